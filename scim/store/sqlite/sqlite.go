@@ -1,0 +1,239 @@
+// Package sqlite is the embedded, default store.Backend: a SQLite database in
+// the data directory (pure Go, modernc.org/sqlite) in WAL mode with
+// synchronous=FULL, so every commit is fsynced before it returns.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/scimd/scimd/audit"
+	"github.com/scimd/scimd/scim/store"
+)
+
+// FileName is the database file inside the data directory.
+const FileName = "scimd.db"
+
+// Backend is a store.Backend over one SQLite database file.
+type Backend struct {
+	writer *sql.DB
+	reader *sql.DB
+	path   string
+}
+
+var _ store.Backend = (*Backend)(nil)
+
+const schemaSQL = `
+CREATE TABLE IF NOT EXISTS objects (
+	tbl  TEXT NOT NULL,
+	key  TEXT NOT NULL,
+	data BLOB NOT NULL,
+	PRIMARY KEY (tbl, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+	seq       INTEGER PRIMARY KEY,
+	time      TEXT NOT NULL,
+	type      TEXT NOT NULL,
+	actor     TEXT NOT NULL,
+	target_id TEXT NOT NULL,
+	hash      TEXT NOT NULL,
+	data      BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_target ON audit (target_id, seq);
+CREATE INDEX IF NOT EXISTS audit_type ON audit (type, seq);
+`
+
+// Open opens (creating if needed) the database in dir.
+func Open(ctx context.Context, dir string) (*Backend, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create data directory %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, FileName)
+	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(OFF)"
+	writer, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetConnMaxIdleTime(0)
+	if _, err := writer.ExecContext(ctx, schemaSQL); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlite: create schema in %s: %w", path, err)
+	}
+	reader, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlite: open reader %s: %w", path, err)
+	}
+	reader.SetMaxOpenConns(4)
+	return &Backend{writer: writer, reader: reader, path: path}, nil
+}
+
+// Path is the database file.
+func (b *Backend) Path() string { return b.path }
+
+// Load implements store.Backend.
+func (b *Backend) Load(ctx context.Context, fn func(store.Row) error) (store.LoadState, error) {
+	st := store.LoadState{LastHash: audit.GenesisHash}
+	rows, err := b.reader.QueryContext(ctx, `SELECT tbl, key, data FROM objects`)
+	if err != nil {
+		return st, fmt.Errorf("sqlite: read objects: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r store.Row
+		if err := rows.Scan(&r.Table, &r.Key, &r.Data); err != nil {
+			return st, fmt.Errorf("sqlite: scan object: %w", err)
+		}
+		if err := fn(r); err != nil {
+			return st, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return st, fmt.Errorf("sqlite: read objects: %w", err)
+	}
+	var seq sql.NullInt64
+	var hash sql.NullString
+	err = b.reader.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	switch {
+	case err == sql.ErrNoRows:
+	case err != nil:
+		return st, fmt.Errorf("sqlite: read audit head: %w", err)
+	default:
+		st.LastSeq, st.LastHash = uint64(seq.Int64), hash.String
+	}
+	return st, nil
+}
+
+// Commit implements store.Backend: one SQLite transaction, one fsync.
+func (b *Backend) Commit(ctx context.Context, batches []*store.Batch) error {
+	tx, err := b.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	upsert, err := tx.PrepareContext(ctx, `INSERT INTO objects (tbl, key, data) VALUES (?, ?, ?)
+		ON CONFLICT (tbl, key) DO UPDATE SET data = excluded.data`)
+	if err != nil {
+		return fmt.Errorf("sqlite: prepare upsert: %w", err)
+	}
+	defer upsert.Close()
+	del, err := tx.PrepareContext(ctx, `DELETE FROM objects WHERE tbl = ? AND key = ?`)
+	if err != nil {
+		return fmt.Errorf("sqlite: prepare delete: %w", err)
+	}
+	defer del.Close()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO audit (seq, time, type, actor, target_id, hash, data) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("sqlite: prepare audit insert: %w", err)
+	}
+	defer ins.Close()
+	for _, batch := range batches {
+		for _, r := range batch.Rows {
+			if r.Data == nil {
+				_, err = del.ExecContext(ctx, r.Table, r.Key)
+			} else {
+				_, err = upsert.ExecContext(ctx, r.Table, r.Key, r.Data)
+			}
+			if err != nil {
+				return fmt.Errorf("sqlite: write %s/%s: %w", r.Table, r.Key, err)
+			}
+		}
+		for _, e := range batch.Events {
+			data, err := json.Marshal(e)
+			if err != nil {
+				return fmt.Errorf("sqlite: encode audit event %d: %w", e.Seq, err)
+			}
+			if _, err := ins.ExecContext(ctx, int64(e.Seq), e.Time.UTC().Format(time.RFC3339Nano), e.Type, e.Actor.Name, e.Target.ID, e.Hash, data); err != nil {
+				return fmt.Errorf("sqlite: append audit event %d: %w", e.Seq, err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// AuditEvents implements store.Backend.
+func (b *Backend) AuditEvents(ctx context.Context, q store.AuditQuery) ([]audit.Event, error) {
+	var where []string
+	var args []any
+	where = append(where, "seq > ?")
+	args = append(args, int64(q.AfterSeq))
+	if len(q.Types) > 0 {
+		var ors []string
+		for _, t := range q.Types {
+			ors = append(ors, "(type = ? OR type LIKE ? ESCAPE '\\')")
+			args = append(args, t, escapeLike(t)+".%")
+		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
+	}
+	if q.TargetID != "" {
+		where = append(where, "target_id = ?")
+		args = append(args, q.TargetID)
+	}
+	if q.Actor != "" {
+		where = append(where, "actor = ?")
+		args = append(args, q.Actor)
+	}
+	if !q.Since.IsZero() {
+		where = append(where, "time >= ?")
+		args = append(args, q.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !q.Until.IsZero() {
+		where = append(where, "time < ?")
+		args = append(args, q.Until.UTC().Format(time.RFC3339Nano))
+	}
+	query := "SELECT data FROM audit WHERE " + strings.Join(where, " AND ") + " ORDER BY seq"
+	if q.Limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	rows, err := b.reader.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: query audit: %w", err)
+	}
+	defer rows.Close()
+	events := []audit.Event{}
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("sqlite: scan audit event: %w", err)
+		}
+		var e audit.Event
+		if err := json.Unmarshal(data, &e); err != nil {
+			return nil, fmt.Errorf("sqlite: decode audit event: %w", err)
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: query audit: %w", err)
+	}
+	return events, nil
+}
+
+func escapeLike(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+// Close implements store.Backend.
+func (b *Backend) Close() error {
+	errR := b.reader.Close()
+	errW := b.writer.Close()
+	if errW != nil {
+		return fmt.Errorf("sqlite: close: %w", errW)
+	}
+	if errR != nil {
+		return fmt.Errorf("sqlite: close reader: %w", errR)
+	}
+	return nil
+}

@@ -1,0 +1,438 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	memdb "github.com/hashicorp/go-memdb"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scimd/scimd/audit"
+)
+
+// Change is one object changed by a committed transaction. Before is nil
+// for an insert, After is nil for a delete. The objects are *Resource,
+// *Membership, *Token or *Record and must not be modified.
+type Change struct {
+	Table  string
+	Before any
+	After  any
+}
+
+// CommitInfo describes one durable write transaction.
+type CommitInfo struct {
+	// Commit is the transaction's number, increasing by one per write.
+	Commit  uint64
+	Changes []Change
+	Events  []audit.Event
+}
+
+// RecordDecoder decodes a record value of one table from its JSON.
+type RecordDecoder func(data []byte) (any, error)
+
+// Options configure a Store.
+type Options struct {
+	// Backend is the durable journal. Required.
+	Backend Backend
+	// Records maps each record table name to the decoder of its values.
+	Records map[string]RecordDecoder
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the store's metrics when not nil.
+	Registerer prometheus.Registerer
+	// MaxBatch caps how many transactions share one commit (default 512).
+	MaxBatch int
+	// Clock returns the current time (default time.Now).
+	Clock func() time.Time
+}
+
+// Store is the state store. It is safe for concurrent use.
+type Store struct {
+	db       *memdb.MemDB
+	backend  Backend
+	codecs   map[string]RecordDecoder
+	log      *slog.Logger
+	clock    func() time.Time
+	maxBatch int
+
+	writeMu  sync.Mutex // serialises write transactions
+	lastSeq  uint64     // audit sequence, guarded by writeMu
+	lastHash string     // audit chain head, guarded by writeMu
+	commitNo uint64     // transaction number, guarded by writeMu
+	closed   bool       // guarded by writeMu
+	failed   atomic.Pointer[error]
+
+	pending chan *pendingCommit
+	durable atomic.Pointer[Snapshot]
+	wake    atomic.Pointer[chan struct{}] // closed and replaced on every durable commit
+	done    chan struct{}
+
+	hooksMu sync.RWMutex
+	hooks   []func(CommitInfo)
+
+	metrics *metrics
+}
+
+type pendingCommit struct {
+	info  CommitInfo
+	snap  *memdb.Txn
+	errCh chan error
+}
+
+type metrics struct {
+	commits      prometheus.Counter
+	transactions prometheus.Counter
+	commitTime   prometheus.Histogram
+	batchSize    prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		commits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scimd_store_commits_total", Help: "Durable backend commits (each one fsync or more)."}),
+		transactions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scimd_store_transactions_total", Help: "Write transactions made durable."}),
+		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "scimd_store_commit_seconds", Help: "Time to durably commit one batch.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "scimd_store_commit_batch_transactions", Help: "Write transactions sharing one commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.commits, m.transactions, m.commitTime, m.batchSize)
+	}
+	return m
+}
+
+// Open loads the backend's rows into memory and starts the committer.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Backend == nil {
+		return nil, errors.New("store: no backend")
+	}
+	db, err := newMemDB()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		db:       db,
+		backend:  opts.Backend,
+		codecs:   opts.Records,
+		log:      opts.Logger,
+		clock:    opts.Clock,
+		maxBatch: opts.MaxBatch,
+		pending:  make(chan *pendingCommit, 1024),
+		done:     make(chan struct{}),
+		metrics:  newMetrics(opts.Registerer),
+	}
+	if s.codecs == nil {
+		s.codecs = map[string]RecordDecoder{}
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if s.maxBatch <= 0 {
+		s.maxBatch = 512
+	}
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	wake := make(chan struct{})
+	s.wake.Store(&wake)
+	s.durable.Store(&Snapshot{reader: reader{txn: s.db.Txn(false)}})
+	go s.commitLoop()
+	return s, nil
+}
+
+func (s *Store) load(ctx context.Context) error {
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	n := 0
+	st, err := s.backend.Load(ctx, func(row Row) error {
+		obj, err := s.decodeRow(row)
+		if err != nil {
+			return err
+		}
+		if obj == nil {
+			return nil
+		}
+		n++
+		table := row.Table
+		if err := txn.Insert(table, obj); err != nil {
+			return fmt.Errorf("store: load %s/%s: %w", row.Table, row.Key, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: load: %w", err)
+	}
+	txn.Commit()
+	s.lastSeq, s.lastHash = st.LastSeq, st.LastHash
+	if s.lastHash == "" {
+		s.lastHash = audit.GenesisHash
+	}
+	s.log.Debug("store loaded", "rows", n, "auditSeq", st.LastSeq)
+	return nil
+}
+
+type recordEnvelope struct {
+	Table string          `json:"table"`
+	Key   string          `json:"key"`
+	Value json.RawMessage `json:"value"`
+}
+
+func (s *Store) decodeRow(row Row) (any, error) {
+	var obj any
+	switch row.Table {
+	case TableUsers, TableGroups:
+		obj = &Resource{}
+	case TableMemberships:
+		obj = &Membership{}
+	case TableTokens:
+		obj = &Token{}
+	case TableRecords:
+		var env recordEnvelope
+		if err := json.Unmarshal(row.Data, &env); err != nil {
+			return nil, fmt.Errorf("store: decode record %s: %w", row.Key, err)
+		}
+		dec, ok := s.codecs[env.Table]
+		if !ok {
+			// A table no component claims any more: keep it on disk, skip it.
+			s.log.Warn("store: skipping record of unregistered table", "table", env.Table, "key", env.Key)
+			return nil, nil
+		}
+		v, err := dec(env.Value)
+		if err != nil {
+			return nil, fmt.Errorf("store: decode record %s/%s: %w", env.Table, env.Key, err)
+		}
+		return &Record{Table: env.Table, Key: env.Key, Value: v}, nil
+	default:
+		return nil, fmt.Errorf("store: unknown table %q in backend", row.Table)
+	}
+	if err := json.Unmarshal(row.Data, obj); err != nil {
+		return nil, fmt.Errorf("store: decode %s/%s: %w", row.Table, row.Key, err)
+	}
+	return obj, nil
+}
+
+// Read returns a snapshot of durable state.
+func (s *Store) Read() *Snapshot { return s.durable.Load() }
+
+// Changed returns a channel that is closed at the next durable commit.
+func (s *Store) Changed() <-chan struct{} { return *s.wake.Load() }
+
+// OnCommit registers fn to be called, in commit order, after each write
+// transaction becomes durable. fn runs on the committer goroutine: it must
+// be quick (enqueue work, do not block).
+func (s *Store) OnCommit(fn func(CommitInfo)) {
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
+	s.hooks = append(s.hooks, fn)
+}
+
+// Write runs fn in a write transaction. When fn returns nil, the
+// transaction's changes and audit events are committed durably before Write
+// returns; when fn returns an error nothing changes. Transactions that
+// change nothing return at once.
+func (s *Store) Write(ctx context.Context, fn func(*WriteTxn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if errp := s.failed.Load(); errp != nil {
+		return fmt.Errorf("store: unavailable after a failed commit: %w", *errp)
+	}
+	s.writeMu.Lock()
+	if s.closed {
+		s.writeMu.Unlock()
+		return ErrClosed
+	}
+	txn := s.db.Txn(true)
+	txn.TrackChanges()
+	w := &WriteTxn{reader: reader{txn: txn}, store: s, now: s.clock().UTC().Truncate(time.Microsecond)}
+	if err := fn(w); err != nil {
+		txn.Abort()
+		s.writeMu.Unlock()
+		return err
+	}
+	changes := txn.Changes()
+	if len(changes) == 0 && len(w.events) == 0 {
+		txn.Abort()
+		s.writeMu.Unlock()
+		return nil
+	}
+	events := make([]audit.Event, len(w.events))
+	for i, e := range w.events {
+		sealed, err := audit.Seal(e, s.lastSeq+uint64(i)+1, s.lastHash)
+		if err != nil {
+			txn.Abort()
+			s.writeMu.Unlock()
+			return err
+		}
+		events[i] = sealed
+		s.lastHash = sealed.Hash
+	}
+	s.lastSeq += uint64(len(events))
+	s.commitNo++
+	info := CommitInfo{Commit: s.commitNo, Events: events, Changes: make([]Change, len(changes))}
+	for i, c := range changes {
+		info.Changes[i] = Change{Table: c.Table, Before: c.Before, After: c.After}
+	}
+	txn.Commit()
+	p := &pendingCommit{info: info, snap: s.db.Txn(false), errCh: make(chan error, 1)}
+	s.pending <- p
+	s.writeMu.Unlock()
+	return <-p.errCh
+}
+
+// Close waits for queued commits, stops the committer and closes the
+// backend. Writes after Close fail with ErrClosed.
+func (s *Store) Close() error {
+	s.writeMu.Lock()
+	if s.closed {
+		s.writeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.pending)
+	s.writeMu.Unlock()
+	<-s.done
+	return s.backend.Close()
+}
+
+// AuditEvents queries the durable audit log.
+func (s *Store) AuditEvents(ctx context.Context, q AuditQuery) ([]audit.Event, error) {
+	return s.backend.AuditEvents(ctx, q)
+}
+
+func (s *Store) commitLoop() {
+	defer close(s.done)
+	for first := range s.pending {
+		group := []*pendingCommit{first}
+	drain:
+		for len(group) < s.maxBatch {
+			select {
+			case p, ok := <-s.pending:
+				if !ok {
+					break drain
+				}
+				group = append(group, p)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+func (s *Store) commitGroup(group []*pendingCommit) {
+	if errp := s.failed.Load(); errp != nil {
+		for _, p := range group {
+			p.errCh <- fmt.Errorf("store: unavailable after a failed commit: %w", *errp)
+		}
+		return
+	}
+	batches := make([]*Batch, len(group))
+	var err error
+	for i, p := range group {
+		if batches[i], err = encodeBatch(p.info); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		start := time.Now()
+		err = s.backend.Commit(context.Background(), batches)
+		s.metrics.commitTime.Observe(time.Since(start).Seconds())
+	}
+	if err != nil {
+		// Memory is now ahead of disk: refuse all further writes rather than
+		// acknowledge anything that might not be durable. Readers keep the
+		// last durable snapshot.
+		err = fmt.Errorf("store: commit: %w", err)
+		s.failed.Store(&err)
+		s.log.Error("store commit failed; writes disabled until restart", "err", err)
+		for _, p := range group {
+			p.errCh <- err
+		}
+		return
+	}
+	s.metrics.commits.Inc()
+	s.metrics.transactions.Add(float64(len(group)))
+	s.metrics.batchSize.Observe(float64(len(group)))
+	last := group[len(group)-1]
+	s.durable.Store(&Snapshot{reader: reader{txn: last.snap}, Commit: last.info.Commit})
+	wake := make(chan struct{})
+	old := s.wake.Swap(&wake)
+	close(*old)
+	s.hooksMu.RLock()
+	hooks := s.hooks
+	s.hooksMu.RUnlock()
+	for _, p := range group {
+		for _, h := range hooks {
+			h(p.info)
+		}
+		p.errCh <- nil
+	}
+}
+
+// Failed reports the commit error that disabled writes, or nil.
+func (s *Store) Failed() error {
+	if errp := s.failed.Load(); errp != nil {
+		return *errp
+	}
+	return nil
+}
+
+func encodeBatch(info CommitInfo) (*Batch, error) {
+	b := &Batch{Events: info.Events, Rows: make([]Row, 0, len(info.Changes))}
+	for _, c := range info.Changes {
+		obj := c.After
+		if obj == nil {
+			obj = c.Before
+		}
+		key, data, err := encodeObject(c.Table, obj)
+		if err != nil {
+			return nil, err
+		}
+		if c.After == nil {
+			data = nil
+		}
+		b.Rows = append(b.Rows, Row{Table: c.Table, Key: key, Data: data})
+	}
+	return b, nil
+}
+
+func encodeObject(table string, obj any) (string, []byte, error) {
+	var key string
+	var v any = obj
+	switch o := obj.(type) {
+	case *Resource:
+		key = o.ID
+	case *Membership:
+		key = o.GroupID + "/" + o.MemberID
+	case *Token:
+		key = o.Name
+	case *Record:
+		key = o.Table + "/" + o.Key
+		raw, err := json.Marshal(o.Value)
+		if err != nil {
+			return "", nil, fmt.Errorf("store: encode record %s: %w", key, err)
+		}
+		v = recordEnvelope{Table: o.Table, Key: o.Key, Value: raw}
+	default:
+		return "", nil, fmt.Errorf("store: cannot persist %T in %s", obj, table)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return "", nil, fmt.Errorf("store: encode %s/%s: %w", table, key, err)
+	}
+	return key, data, nil
+}

@@ -1,0 +1,280 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	memdb "github.com/hashicorp/go-memdb"
+
+	"github.com/scimd/scimd/audit"
+)
+
+// reader holds the read helpers shared by Snapshot and WriteTxn.
+type reader struct {
+	txn *memdb.Txn
+}
+
+// Resource returns the resource of kind k with the given id.
+func (r reader) Resource(k Kind, id string) (*Resource, bool) {
+	raw, err := r.txn.First(kindTable(k), "id", id)
+	if err != nil || raw == nil {
+		return nil, false
+	}
+	return raw.(*Resource), true
+}
+
+// ResourceByName returns the resource of kind k whose userName or
+// displayName equals name, compared case-insensitively.
+func (r reader) ResourceByName(k Kind, name string) (*Resource, bool) {
+	raw, err := r.txn.First(kindTable(k), "name", strings.ToLower(name))
+	if err != nil || raw == nil {
+		return nil, false
+	}
+	return raw.(*Resource), true
+}
+
+// ResourcesByExternalID returns the resources of kind k with the given
+// externalId (which is not unique), in id order.
+func (r reader) ResourcesByExternalID(k Kind, externalID string) []*Resource {
+	it, err := r.txn.Get(kindTable(k), "externalId", externalID)
+	if err != nil {
+		return nil
+	}
+	var out []*Resource
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*Resource))
+	}
+	return out
+}
+
+// Resources calls fn for every resource of kind k in id order, until fn
+// returns false.
+func (r reader) Resources(k Kind, fn func(*Resource) bool) {
+	it, err := r.txn.Get(kindTable(k), "id")
+	if err != nil {
+		return
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if !fn(raw.(*Resource)) {
+			return
+		}
+	}
+}
+
+// Members returns the memberships of a group, in member id order.
+func (r reader) Members(groupID string) []*Membership {
+	return r.memberships("group", groupID)
+}
+
+// GroupsOf returns the memberships whose member is memberID, in group id
+// order.
+func (r reader) GroupsOf(memberID string) []*Membership {
+	return r.memberships("member", memberID)
+}
+
+// IsMember reports whether memberID is a direct member of groupID.
+func (r reader) IsMember(groupID, memberID string) bool {
+	raw, err := r.txn.First(TableMemberships, "id", groupID, memberID)
+	return err == nil && raw != nil
+}
+
+func (r reader) memberships(index, id string) []*Membership {
+	it, err := r.txn.Get(TableMemberships, index, id)
+	if err != nil {
+		return nil
+	}
+	var out []*Membership
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*Membership))
+	}
+	return out
+}
+
+// Token returns the token with the given name.
+func (r reader) Token(name string) (*Token, bool) {
+	raw, err := r.txn.First(TableTokens, "id", name)
+	if err != nil || raw == nil {
+		return nil, false
+	}
+	return raw.(*Token), true
+}
+
+// TokenByDigest returns the token whose secret has the given hex SHA-256
+// digest.
+func (r reader) TokenByDigest(digest string) (*Token, bool) {
+	raw, err := r.txn.First(TableTokens, "digest", digest)
+	if err != nil || raw == nil {
+		return nil, false
+	}
+	return raw.(*Token), true
+}
+
+// Tokens returns every token in name order.
+func (r reader) Tokens() []*Token {
+	it, err := r.txn.Get(TableTokens, "id")
+	if err != nil {
+		return nil
+	}
+	var out []*Token
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*Token))
+	}
+	return out
+}
+
+// Record returns the value stored under (table, key).
+func (r reader) Record(table, key string) (any, bool) {
+	raw, err := r.txn.First(TableRecords, "id", table, key)
+	if err != nil || raw == nil {
+		return nil, false
+	}
+	return raw.(*Record).Value, true
+}
+
+// Records calls fn for every record of a table in key order, until fn
+// returns false.
+func (r reader) Records(table string, fn func(key string, value any) bool) {
+	it, err := r.txn.Get(TableRecords, "table", table)
+	if err != nil {
+		return
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		rec := raw.(*Record)
+		if !fn(rec.Key, rec.Value) {
+			return
+		}
+	}
+}
+
+// Snapshot is a consistent read-only view of durable state. It is cheap to
+// take and never blocks writers.
+type Snapshot struct {
+	reader
+	// Commit is the number of the last commit this snapshot contains.
+	Commit uint64
+}
+
+// WriteTxn is a write transaction. It sees its own changes. Everything it
+// does, including its audit events, becomes durable together or not at all.
+type WriteTxn struct {
+	reader
+	store  *Store
+	events []audit.Event
+	now    time.Time
+}
+
+// Now is the transaction's timestamp: every change and event of one write
+// shares it.
+func (w *WriteTxn) Now() time.Time { return w.now }
+
+// PutResource inserts or replaces a resource. It fails with ErrConflict when
+// another resource of the same kind has the same name (case-insensitive).
+func (w *WriteTxn) PutResource(r *Resource) error {
+	if r.ID == "" || r.Name == "" {
+		return fmt.Errorf("store: resource needs an id and a name")
+	}
+	if other, ok := w.ResourceByName(r.Kind, r.Name); ok && other.ID != r.ID {
+		return fmt.Errorf("store: %s name %q is taken by %s: %w", r.Kind, r.Name, other.ID, ErrConflict)
+	}
+	if err := w.txn.Insert(kindTable(r.Kind), r); err != nil {
+		return fmt.Errorf("store: put %s %s: %w", r.Kind, r.ID, err)
+	}
+	return nil
+}
+
+// DeleteResource removes a resource and every membership it takes part in,
+// as a group or as a member. It returns the memberships it removed.
+func (w *WriteTxn) DeleteResource(k Kind, id string) ([]*Membership, error) {
+	r, ok := w.Resource(k, id)
+	if !ok {
+		return nil, fmt.Errorf("store: delete %s %s: %w", k, id, ErrNotFound)
+	}
+	removed := append(w.GroupsOf(id), w.Members(id)...)
+	for _, m := range removed {
+		if err := w.txn.Delete(TableMemberships, m); err != nil {
+			return nil, fmt.Errorf("store: delete membership %s/%s: %w", m.GroupID, m.MemberID, err)
+		}
+	}
+	if err := w.txn.Delete(kindTable(k), r); err != nil {
+		return nil, fmt.Errorf("store: delete %s %s: %w", k, id, err)
+	}
+	return removed, nil
+}
+
+// AddMember adds a membership. It reports false when it already existed.
+func (w *WriteTxn) AddMember(m *Membership) (bool, error) {
+	if w.IsMember(m.GroupID, m.MemberID) {
+		return false, nil
+	}
+	if err := w.txn.Insert(TableMemberships, m); err != nil {
+		return false, fmt.Errorf("store: add member %s to %s: %w", m.MemberID, m.GroupID, err)
+	}
+	return true, nil
+}
+
+// RemoveMember removes a membership. It reports false when there was none.
+func (w *WriteTxn) RemoveMember(groupID, memberID string) (bool, error) {
+	raw, err := w.txn.First(TableMemberships, "id", groupID, memberID)
+	if err != nil || raw == nil {
+		return false, nil
+	}
+	if err := w.txn.Delete(TableMemberships, raw); err != nil {
+		return false, fmt.Errorf("store: remove member %s from %s: %w", memberID, groupID, err)
+	}
+	return true, nil
+}
+
+// PutToken stores a token; a token with the same name is replaced.
+func (w *WriteTxn) PutToken(t *Token) error {
+	if err := w.txn.Insert(TableTokens, t); err != nil {
+		return fmt.Errorf("store: put token %q: %w", t.Name, err)
+	}
+	return nil
+}
+
+// DeleteToken removes the token with the given name.
+func (w *WriteTxn) DeleteToken(name string) error {
+	t, ok := w.Token(name)
+	if !ok {
+		return fmt.Errorf("store: token %q: %w", name, ErrNotFound)
+	}
+	if err := w.txn.Delete(TableTokens, t); err != nil {
+		return fmt.Errorf("store: delete token %q: %w", name, err)
+	}
+	return nil
+}
+
+// PutRecord stores value under (table, key). The table must have a codec
+// registered with the store.
+func (w *WriteTxn) PutRecord(table, key string, value any) error {
+	if _, ok := w.store.codecs[table]; !ok {
+		return fmt.Errorf("store: no codec registered for record table %q", table)
+	}
+	if err := w.txn.Insert(TableRecords, &Record{Table: table, Key: key, Value: value}); err != nil {
+		return fmt.Errorf("store: put record %s/%s: %w", table, key, err)
+	}
+	return nil
+}
+
+// DeleteRecord removes the record under (table, key), if any.
+func (w *WriteTxn) DeleteRecord(table, key string) error {
+	raw, err := w.txn.First(TableRecords, "id", table, key)
+	if err != nil || raw == nil {
+		return nil
+	}
+	if err := w.txn.Delete(TableRecords, raw); err != nil {
+		return fmt.Errorf("store: delete record %s/%s: %w", table, key, err)
+	}
+	return nil
+}
+
+// Audit appends an audit event to this transaction. Its sequence number and
+// hashes are assigned when the transaction commits. A zero Time becomes the
+// transaction's timestamp.
+func (w *WriteTxn) Audit(e audit.Event) {
+	if e.Time.IsZero() {
+		e.Time = w.now
+	}
+	w.events = append(w.events, e)
+}

@@ -1,0 +1,127 @@
+// Package store is scimd's state store: the SCIM Users, Groups and
+// memberships, the bearer tokens, and records owned by other components
+// (teammates, pending changes, …), held in go-memdb for reads and journalled
+// through a Backend that makes every acknowledged write durable.
+//
+// Writes run one at a time in a memdb write transaction (so PATCHes to one
+// group are applied as set deltas and never lose each other's members). The
+// transaction's changes and the audit events it appended are handed to a
+// committer goroutine that commits many transactions per fsync (group
+// commit); Write returns only once its transaction is durable. Readers see a
+// snapshot that contains only durable transactions.
+package store
+
+import (
+	"errors"
+	"time"
+)
+
+// Kind is a SCIM resource type name.
+type Kind string
+
+// Resource kinds.
+const (
+	KindUser  Kind = "User"
+	KindGroup Kind = "Group"
+)
+
+// Resource is a stored SCIM User or Group.
+//
+// A Resource held by the store is immutable: copy it (Clone) before changing
+// it and put the copy back.
+type Resource struct {
+	ID   string `json:"id"`
+	Kind Kind   `json:"kind"`
+	// ExternalID is the IdP's identifier, "" when absent.
+	ExternalID string `json:"externalId,omitempty"`
+	// Name is the userName of a User or the displayName of a Group. It is
+	// unique per kind, compared case-insensitively.
+	Name string `json:"name"`
+	// Attrs holds every other SCIM attribute as decoded JSON, without id,
+	// externalId, meta, schemas, and, for groups, members (those live in the
+	// memberships table).
+	Attrs    map[string]any `json:"attrs"`
+	Created  time.Time      `json:"created"`
+	Modified time.Time      `json:"modified"`
+	Version  uint64         `json:"version"`
+}
+
+// Clone returns a deep copy of r.
+func (r *Resource) Clone() *Resource {
+	c := *r
+	c.Attrs = CloneMap(r.Attrs)
+	return &c
+}
+
+// Membership records that MemberID (a User, or a nested Group) is a member
+// of GroupID.
+type Membership struct {
+	GroupID  string `json:"groupId"`
+	MemberID string `json:"memberId"`
+	// MemberKind is the kind of the member, KindUser or KindGroup.
+	MemberKind Kind `json:"memberKind"`
+}
+
+// Token is a bearer token. Only the SHA-256 digest of the secret is stored.
+type Token struct {
+	Name string `json:"name"`
+	// Digest is the hex SHA-256 of the secret.
+	Digest string `json:"digest"`
+	// Role is "scim" for IdP tokens and "admin" for the admin token.
+	Role    string    `json:"role"`
+	Created time.Time `json:"created"`
+}
+
+// Token roles.
+const (
+	TokenRoleSCIM  = "scim"
+	TokenRoleAdmin = "admin"
+)
+
+// Record is a value owned by another component, stored under (Table, Key).
+// Record values are registered with a codec (see Codecs) so they are decoded
+// to their Go type when the store loads.
+type Record struct {
+	Table string
+	Key   string
+	Value any
+}
+
+// Errors returned by write helpers.
+var (
+	// ErrConflict reports a uniqueness violation (userName, displayName,
+	// token name).
+	ErrConflict = errors.New("conflict")
+	// ErrNotFound reports a missing resource.
+	ErrNotFound = errors.New("not found")
+	// ErrClosed reports a write after Close.
+	ErrClosed = errors.New("store closed")
+)
+
+// CloneValue deep-copies a decoded JSON value.
+func CloneValue(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		return CloneMap(t)
+	case []any:
+		c := make([]any, len(t))
+		for i, e := range t {
+			c[i] = CloneValue(e)
+		}
+		return c
+	default:
+		return v
+	}
+}
+
+// CloneMap deep-copies a decoded JSON object. It returns nil for nil.
+func CloneMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]any, len(m))
+	for k, v := range m {
+		c[k] = CloneValue(v)
+	}
+	return c
+}
