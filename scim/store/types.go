@@ -60,6 +60,8 @@ type Membership struct {
 	MemberID string `json:"memberId"`
 	// MemberKind is the kind of the member, KindUser or KindGroup.
 	MemberKind Kind `json:"memberKind"`
+	// Display is the display text the IdP sent for the member, if any.
+	Display string `json:"display,omitempty"`
 }
 
 // Token is a bearer token. Only the SHA-256 digest of the secret is stored.
