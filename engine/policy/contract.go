@@ -1,0 +1,222 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// EnterpriseUserURN is the schema URN of the SCIM enterprise user extension;
+// its attributes are under this key of the user input.
+const EnterpriseUserURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+// Probe limits: how many string constants of a policy are tried as group
+// names and attribute values, and how many problems are reported.
+const (
+	maxProbeStrings = 2000
+	maxProblems     = 20
+)
+
+// checkRules checks statically that the decision rules exist and are rules,
+// not functions.
+func checkRules(c *ast.Compiler) []Problem {
+	var ps []Problem
+	for _, q := range []string{QueryGroup, QueryTeammate} {
+		ref := ast.MustParseRef(q)
+		if len(c.GetRules(ref)) == 0 {
+			ps = append(ps, Problem{Message: fmt.Sprintf("%s is not defined: package scimd must define the %s rule", q, ref[len(ref)-1].Value.(ast.String))})
+		}
+	}
+	for _, q := range []string{QueryRoles, QueryGroup, QueryTeammate} {
+		for _, r := range c.GetRulesExact(ast.MustParseRef(q)) {
+			if len(r.Head.Args) > 0 {
+				ps = append(ps, locProblem(r.Location, fmt.Sprintf("%s must be a rule, not a function", q)))
+			}
+		}
+	}
+	return ps
+}
+
+// checkContract checks data.scimd.roles, then probes the decision queries
+// with every string constant of the policy as a group name and as user
+// attributes, so that a mapping to a misspelt role is refused before it can
+// decide anything. It is a heuristic: the policy's tests remain the
+// authority on behaviour.
+func (s *Set) checkContract(ctx context.Context, c *ast.Compiler, roles *ast.Term) []Problem {
+	if ps := checkRoles(c, roles); len(ps) > 0 {
+		return ps
+	}
+	strs := stringConstants(c)
+	p := prober{set: s, compiler: c, seen: map[string]bool{}}
+
+	// Everyone must get a decision, even with no groups.
+	p.teammate(ctx, TeammateInput{User: map[string]any{"id": "contract-probe", "userName": "contract-probe", "active": true}}, "a user in no group")
+
+	all := make([]Group, 0, len(strs))
+	for _, str := range strs {
+		if p.full() {
+			break
+		}
+		g := Group{ID: str, ExternalID: str, DisplayName: str}
+		all = append(all, g)
+		if _, _, err := s.Group(ctx, g); err != nil {
+			p.add(err, fmt.Sprintf("group %q", str))
+		}
+		p.teammate(ctx, TeammateInput{
+			User: map[string]any{
+				"id": "contract-probe", "userName": str, "active": true, "title": str,
+				"emails":          []any{map[string]any{"value": str, "primary": true}},
+				EnterpriseUserURN: map[string]any{"department": str, "division": str, "organization": str, "costCenter": str},
+			},
+			Groups: []Group{g},
+		}, fmt.Sprintf("a user in group %q", str))
+	}
+	p.teammate(ctx, TeammateInput{
+		User:   map[string]any{"id": "contract-probe", "userName": "contract-probe", "active": true},
+		Groups: all,
+	}, "a user in every group the policy names")
+	return p.problems
+}
+
+func checkRoles(c *ast.Compiler, roles *ast.Term) []Problem {
+	var loc *ast.Location
+	if rules := c.GetRulesExact(ast.MustParseRef(QueryRoles)); len(rules) > 0 {
+		loc = rules[0].Location
+	}
+	if roles == nil {
+		return []Problem{{Message: QueryRoles + ` is undefined: define roles := ["admin", …], highest precedence first`}}
+	}
+	list, ok := stringArray(roles)
+	switch {
+	case !ok:
+		return []Problem{locProblem(loc, fmt.Sprintf("%s must be an array of strings, got %v", QueryRoles, roles))}
+	case len(list) == 0:
+		return []Problem{locProblem(loc, QueryRoles+" must not be empty")}
+	}
+	seen := map[string]bool{}
+	for _, r := range list {
+		switch {
+		case r == "":
+			return []Problem{locProblem(loc, QueryRoles+" must not contain an empty role")}
+		case seen[r]:
+			return []Problem{locProblem(loc, fmt.Sprintf("%s lists %q twice", QueryRoles, r))}
+		}
+		seen[r] = true
+	}
+	return nil
+}
+
+type prober struct {
+	set      *Set
+	compiler *ast.Compiler
+	problems []Problem
+	seen     map[string]bool
+}
+
+func (p *prober) full() bool { return len(p.problems) >= maxProblems }
+
+func (p *prober) teammate(ctx context.Context, in TeammateInput, what string) {
+	if p.full() {
+		return
+	}
+	if _, err := p.set.Teammate(ctx, in); err != nil {
+		p.add(err, what)
+	}
+}
+
+// add records a probe failure once per distinct cause, located at the
+// literal of an unknown role when there is one.
+func (p *prober) add(err error, what string) {
+	msg := err.Error()
+	if p.seen[msg] {
+		return
+	}
+	p.seen[msg] = true
+	pr := Problem{Message: fmt.Sprintf("decision for %s: %s", what, stripRevision(msg, p.set.revision))}
+	if errors.Is(err, ErrUnknownRole) {
+		if loc := p.findUnknownRole(); loc != nil {
+			pr.File, pr.Row, pr.Col = loc.File, loc.Row, loc.Col
+		}
+	}
+	p.problems = append(p.problems, pr)
+}
+
+// findUnknownRole locates the first string literal in a rule value that is
+// not a role but is compared or assigned as one: a best effort for file:line.
+func (p *prober) findUnknownRole() *ast.Location {
+	var found *ast.Location
+	for _, name := range sortedKeys(p.compiler.Modules) {
+		m := p.compiler.Modules[name]
+		ast.WalkTerms(m, func(t *ast.Term) bool {
+			if found != nil {
+				return true
+			}
+			if obj, ok := t.Value.(ast.Object); ok {
+				obj.Foreach(func(_, v *ast.Term) {
+					if s, ok := v.Value.(ast.String); ok && found == nil && looksLikeRole(p.set, string(s), obj) {
+						found = v.Location
+					}
+				})
+			}
+			return false
+		})
+	}
+	return found
+}
+
+// looksLikeRole reports whether s, a value in obj, is a misspelt role: obj
+// is a mapping table (its other values are roles) or has a "role" key.
+func looksLikeRole(s *Set, str string, obj ast.Object) bool {
+	if s.HasRole(str) {
+		return false
+	}
+	if v := obj.Get(keyRole); v != nil && v.Value.Compare(ast.String(str)) == 0 {
+		return true
+	}
+	roleValues := 0
+	obj.Foreach(func(_, v *ast.Term) {
+		if r, ok := v.Value.(ast.String); ok && s.HasRole(string(r)) {
+			roleValues++
+		}
+	})
+	return roleValues > 0
+}
+
+// stringConstants returns the distinct string literals of the compiled
+// production modules, sorted, at most maxProbeStrings.
+func stringConstants(c *ast.Compiler) []string {
+	seen := map[string]bool{}
+	for _, m := range c.Modules {
+		ast.WalkTerms(m, func(t *ast.Term) bool {
+			if s, ok := t.Value.(ast.String); ok && len(seen) < maxProbeStrings {
+				seen[string(s)] = true
+			}
+			return false
+		})
+	}
+	out := make([]string, 0, len(seen))
+	for s := range seen {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func locProblem(loc *ast.Location, msg string) Problem {
+	p := Problem{Message: msg}
+	if loc != nil {
+		p.File, p.Row, p.Col = loc.File, loc.Row, loc.Col
+	}
+	return p
+}
+
+func stripRevision(msg, rev string) string {
+	prefix := "policy " + rev + ": "
+	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
+		return msg[len(prefix):]
+	}
+	return msg
+}

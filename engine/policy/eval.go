@@ -1,0 +1,145 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// Decision is data.scimd.teammate for one teammate.
+type Decision struct {
+	// Excluded teammates must not be changed by provisioning at all.
+	Excluded bool `json:"excluded"`
+	// Access tells whether the teammate should have access.
+	Access bool `json:"access"`
+	// Role is one of Set.Roles, or "" for none (null in the policy).
+	Role string `json:"role"`
+	// Reasons explain the decision in words, e.g.
+	// `member of group "Intercom Admins" → admin`.
+	Reasons []string `json:"reasons"`
+	// Revision is the policy revision that decided.
+	Revision string `json:"revision"`
+	// DecisionID is unique per decision, for audit events.
+	DecisionID string `json:"decisionId"`
+}
+
+// Group evaluates data.scimd.group for g. It returns the role the group
+// grants and active=true, or active=false when the policy does not map the
+// group (undefined). A role outside Roles is an error wrapping
+// ErrUnknownRole.
+func (s *Set) Group(ctx context.Context, g Group) (role string, active bool, err error) {
+	rs, err := s.group.Eval(ctx, rego.EvalParsedInput(GroupInputValue(g)))
+	if err != nil {
+		return "", false, fmt.Errorf("policy %s: evaluate %s for group %q: %w", s.revision, QueryGroup, g.DisplayName, err)
+	}
+	if len(rs) == 0 {
+		return "", false, nil
+	}
+	role, err = s.groupRole(rs[0].Expressions[0].Value.(*ast.Term))
+	if err != nil {
+		return "", false, fmt.Errorf("policy %s: %s for group %q: %w", s.revision, QueryGroup, g.DisplayName, err)
+	}
+	return role, true, nil
+}
+
+func (s *Set) groupRole(t *ast.Term) (string, error) {
+	obj, ok := t.Value.(ast.Object)
+	if !ok {
+		return "", fmt.Errorf("%w: got %s, want an object {\"role\": …}", ErrBadDecision, ast.ValueName(t.Value))
+	}
+	rt := obj.Get(keyRole)
+	if rt == nil {
+		return "", fmt.Errorf("%w: no \"role\" in %v", ErrBadDecision, t)
+	}
+	role, ok := rt.Value.(ast.String)
+	if !ok {
+		return "", fmt.Errorf("%w: role is %s, want a string", ErrBadDecision, ast.ValueName(rt.Value))
+	}
+	if !s.HasRole(string(role)) {
+		return "", fmt.Errorf("%w: %q (roles: %v)", ErrUnknownRole, string(role), s.roles)
+	}
+	return string(role), nil
+}
+
+// Teammate evaluates data.scimd.teammate for one teammate. The returned
+// Decision carries Revision and DecisionID even when err is not nil, so the
+// caller can audit the failure; on error the caller leaves the teammate
+// unchanged. A non-excluded decision naming a role outside Roles is an
+// error wrapping ErrUnknownRole.
+func (s *Set) Teammate(ctx context.Context, in TeammateInput) (Decision, error) {
+	d := Decision{Revision: s.revision, DecisionID: newDecisionID()}
+	input, err := in.Value()
+	if err != nil {
+		return d, fmt.Errorf("policy %s: teammate input: %w", s.revision, err)
+	}
+	return s.teammateValue(ctx, input, d)
+}
+
+func (s *Set) teammateValue(ctx context.Context, input ast.Value, d Decision) (Decision, error) {
+	rs, err := s.teammate.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		return d, fmt.Errorf("policy %s: evaluate %s: %w", s.revision, QueryTeammate, err)
+	}
+	if len(rs) == 0 {
+		return d, fmt.Errorf("policy %s: %w", s.revision, ErrNoDecision)
+	}
+	if err := s.readDecision(rs[0].Expressions[0].Value.(*ast.Term), &d); err != nil {
+		return d, fmt.Errorf("policy %s: %s: %w", s.revision, QueryTeammate, err)
+	}
+	return d, nil
+}
+
+// readDecision fills d from the policy's answer, checking the contract
+// {"excluded": bool, "access": bool, "role": string|null, "reasons": [string…]}.
+func (s *Set) readDecision(t *ast.Term, d *Decision) error {
+	obj, ok := t.Value.(ast.Object)
+	if !ok {
+		return fmt.Errorf("%w: got %s, want an object", ErrBadDecision, ast.ValueName(t.Value))
+	}
+	var err error
+	if d.Excluded, err = boolField(obj, keyExcluded); err != nil {
+		return err
+	}
+	if d.Access, err = boolField(obj, keyAccess); err != nil {
+		return err
+	}
+	switch r := obj.Get(keyRole); {
+	case r == nil:
+		return fmt.Errorf("%w: no \"role\" (use null for none)", ErrBadDecision)
+	case r.Value.Compare(ast.Null{}) == 0:
+		d.Role = ""
+	default:
+		role, ok := r.Value.(ast.String)
+		if !ok {
+			return fmt.Errorf("%w: role is %s, want a string or null", ErrBadDecision, ast.ValueName(r.Value))
+		}
+		d.Role = string(role)
+	}
+	rt := obj.Get(keyReasons)
+	if rt == nil {
+		return fmt.Errorf("%w: no \"reasons\"", ErrBadDecision)
+	}
+	reasons, ok := stringArray(rt)
+	if !ok {
+		return fmt.Errorf("%w: reasons must be an array of strings", ErrBadDecision)
+	}
+	d.Reasons = reasons
+	if !d.Excluded && d.Role != "" && !s.HasRole(d.Role) {
+		return fmt.Errorf("%w: %q (roles: %v)", ErrUnknownRole, d.Role, s.roles)
+	}
+	return nil
+}
+
+func boolField(obj ast.Object, key *ast.Term) (bool, error) {
+	t := obj.Get(key)
+	if t == nil {
+		return false, fmt.Errorf("%w: no %v", ErrBadDecision, key)
+	}
+	b, ok := t.Value.(ast.Boolean)
+	if !ok {
+		return false, fmt.Errorf("%w: %v is %s, want a boolean", ErrBadDecision, key, ast.ValueName(t.Value))
+	}
+	return bool(b), nil
+}
