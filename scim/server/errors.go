@@ -1,0 +1,80 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/scimd/scimd/scim/schema"
+)
+
+// ContentType is the media type of every SCIM response.
+const ContentType = "application/scim+json"
+
+// Error is a SCIM error response (RFC 7644 §3.12).
+type Error struct {
+	Status   int
+	ScimType string
+	Detail   string
+}
+
+func (e *Error) Error() string {
+	if e.ScimType != "" {
+		return fmt.Sprintf("%d %s: %s", e.Status, e.ScimType, e.Detail)
+	}
+	return fmt.Sprintf("%d: %s", e.Status, e.Detail)
+}
+
+func errorf(status int, scimType, format string, args ...any) *Error {
+	return &Error{Status: status, ScimType: scimType, Detail: fmt.Sprintf(format, args...)}
+}
+
+func badRequest(scimType, format string, args ...any) *Error {
+	return errorf(http.StatusBadRequest, scimType, format, args...)
+}
+
+func notFound(kind, id string) *Error {
+	return errorf(http.StatusNotFound, "", "%s %q not found", kind, id)
+}
+
+// asError converts any error into a SCIM error; unknown errors are 500s.
+func asError(err error) *Error {
+	var se *Error
+	if errors.As(err, &se) {
+		return se
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errorf(http.StatusRequestEntityTooLarge, "", "request body exceeds %d bytes", mbe.Limit)
+	}
+	return errorf(http.StatusInternalServerError, "", "internal error")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		body = []byte(`{"schemas":["` + schema.ErrorURN + `"],"status":"500","detail":"internal error encoding the response"}`)
+	}
+	w.Header().Set("Content-Type", ContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func writeError(w http.ResponseWriter, e *Error) {
+	body := map[string]any{
+		"schemas": []string{schema.ErrorURN},
+		"status":  strconv.Itoa(e.Status),
+		"detail":  e.Detail,
+	}
+	if e.ScimType != "" {
+		body["scimType"] = e.ScimType
+	}
+	if e.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="scimd"`)
+	}
+	writeJSON(w, e.Status, body)
+}

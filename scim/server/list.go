@@ -1,0 +1,147 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/scimd/scimd/scim/filter"
+	"github.com/scimd/scimd/scim/schema"
+	"github.com/scimd/scimd/scim/store"
+)
+
+// valueMatcher adapts a filter to the PATCH engine's value-path matcher.
+type valueMatcher struct{ f *filter.Filter }
+
+func (v valueMatcher) MatchValue(rt *schema.ResourceType, parent string, elem any) bool {
+	return v.f.MatchValue(rt, parent, elem)
+}
+
+// listParams are the query parameters of a list request.
+type listParams struct {
+	filter     *filter.Filter
+	startIndex int
+	count      int
+	proj       projection
+}
+
+func (s *Server) parseListParams(r *http.Request) (listParams, *Error) {
+	q := r.URL.Query()
+	p := listParams{startIndex: 1, count: s.maxResults,
+		proj: parseProjection(q.Get("attributes"), q.Get("excludedAttributes"))}
+	if v := q.Get("startIndex"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return p, badRequest("invalidValue", "startIndex must be an integer, got %q", v)
+		}
+		if n > 1 {
+			p.startIndex = n
+		}
+	}
+	if v := q.Get("count"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return p, badRequest("invalidValue", "count must be an integer, got %q", v)
+		}
+		switch {
+		case n < 0:
+			p.count = 0
+		case n < s.maxResults:
+			p.count = n
+		}
+	}
+	if v := strings.TrimSpace(q.Get("filter")); v != "" {
+		f, err := filter.Parse(v)
+		if err != nil {
+			return p, badRequest("invalidFilter", "%v", err)
+		}
+		p.filter = f
+	}
+	return p, nil
+}
+
+// candidates returns the resources a filter can match, using an index when
+// the filter has an equality on an indexed attribute, or nil and false when
+// every resource must be scanned.
+func candidates(snap *store.Snapshot, kind store.Kind, f *filter.Filter) ([]*store.Resource, bool) {
+	if f == nil {
+		return nil, false
+	}
+	attr, value, ok := f.IndexHint()
+	if !ok {
+		return nil, false
+	}
+	one := func(r *store.Resource, found bool) ([]*store.Resource, bool) {
+		if !found {
+			return []*store.Resource{}, true
+		}
+		return []*store.Resource{r}, true
+	}
+	switch {
+	case attr == "id":
+		return one(snap.Resource(kind, value))
+	case attr == "externalId":
+		return snap.ResourcesByExternalID(kind, value), true
+	case attr == "userName" && kind == store.KindUser, attr == "displayName" && kind == store.KindGroup:
+		return one(snap.ResourceByName(kind, value))
+	case attr == "members.value" && kind == store.KindGroup:
+		var out []*store.Resource
+		for _, m := range snap.GroupsOf(value) {
+			if g, ok := snap.Resource(store.KindGroup, m.GroupID); ok {
+				out = append(out, g)
+			}
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+func (s *Server) list(kind store.Kind) http.HandlerFunc {
+	rt := resourceTypeOf(kind)
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, e := s.parseListParams(r)
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		snap := s.store.Read()
+		rd := renderer{snap: snap, baseURL: s.baseURL(r)}
+		renderMembers := !p.proj.excludes("members")
+		filterMembers := p.filter != nil && strings.Contains(strings.ToLower(p.filter.String()), "members")
+
+		total := 0
+		page := []any{}
+		consider := func(res *store.Resource) {
+			var doc map[string]any
+			if p.filter != nil {
+				doc = rd.render(res, filterMembers || renderMembers)
+				if !p.filter.Match(rt, doc) {
+					return
+				}
+			}
+			total++
+			if total < p.startIndex || len(page) >= p.count {
+				return
+			}
+			if doc == nil || (filterMembers && !renderMembers) {
+				doc = rd.render(res, renderMembers)
+			}
+			page = append(page, p.proj.apply(rt, doc))
+		}
+		if list, indexed := candidates(snap, kind, p.filter); indexed {
+			for _, res := range list {
+				consider(res)
+			}
+		} else {
+			snap.Resources(kind, func(res *store.Resource) bool { consider(res); return true })
+		}
+		out := map[string]any{
+			"schemas":      []string{schema.ListResponseURN},
+			"totalResults": total,
+			"startIndex":   p.startIndex,
+			"itemsPerPage": len(page),
+			"Resources":    page,
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}

@@ -1,0 +1,343 @@
+package server
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/scimd/scimd/scim/schema"
+	"github.com/scimd/scimd/scim/store"
+)
+
+// memberRef is a group member as sent by a client.
+type memberRef struct {
+	Value   string
+	Display string
+	Type    string
+}
+
+// decoded is a POST or PUT body after normalisation and validation.
+type decoded struct {
+	ExternalID string
+	Name       string
+	Attrs      map[string]any
+	// Members is set for groups when the body had a "members" attribute.
+	Members      []memberRef
+	MembersGiven bool
+}
+
+// decodeResource normalises a resource body sent by an IdP and validates it
+// against the resource type's schema. Tolerance rules, each named after the
+// behaviour it absorbs:
+//
+//   - ignoreServerAttributes: id, meta, schemas (Okta's full-object PUT
+//     echoes them) and readOnly attributes such as a user's groups (Okta
+//     sends "groups": [] on create) are ignored.
+//   - dropWriteOnlyPassword: passwords are never stored.
+//   - entraStringBooleans: "True"/"False" in any case for boolean attributes.
+//   - entraManagerAsString: "manager": "id" becomes {"value": "id"}.
+//   - singleValueForMultiValued: an object where an array is expected is
+//     wrapped in an array.
+//   - ignoreUnknownAttributes: attributes no schema defines, and objects
+//     under schema URNs scimd does not serve (Entra's ADSCIM extension), are
+//     ignored, as RFC 7643 §3 allows.
+//   - urnQualifiedAttributes: "urn:…:enterprise:2.0:User:department" keys at
+//     the top level land in the extension object.
+//   - bareMemberIDs: group members given as plain id strings (Microsoft's
+//     test collection), or with "$ref": null, no type, or "displayName"
+//     instead of "display".
+func decodeResource(rt *schema.ResourceType, body map[string]any) (*decoded, *Error) {
+	d := &decoded{Attrs: map[string]any{}}
+	isGroup := rt == schema.GroupType
+	for key, raw := range body {
+		lower := strings.ToLower(key)
+		switch {
+		case lower == "schemas" || lower == "id" || lower == "meta":
+			continue // ignoreServerAttributes
+		case isGroup && lower == "members":
+			members, err := decodeMembers(raw)
+			if err != nil {
+				return nil, err
+			}
+			d.Members, d.MembersGiven = members, true
+			continue
+		case lower == "externalid":
+			if raw == nil {
+				continue
+			}
+			s, ok := raw.(string)
+			if !ok {
+				return nil, badRequest("invalidValue", "externalId must be a string")
+			}
+			d.ExternalID = s
+			continue
+		}
+		if strings.HasPrefix(lower, "urn:") {
+			if err := decodeURNKey(rt, d.Attrs, key, raw); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		attr := rt.Core.Attr(key)
+		if attr == nil || attr.Mutability == "readOnly" || attr.Mutability == "writeOnly" {
+			continue // ignoreUnknownAttributes, ignoreServerAttributes, dropWriteOnlyPassword
+		}
+		v, err := normalizeValue(attr, raw, attr.Name)
+		if err != nil {
+			return nil, err
+		}
+		if v != nil {
+			d.Attrs[attr.Name] = v
+		}
+	}
+	nameAttr := "userName"
+	if isGroup {
+		nameAttr = "displayName"
+	}
+	name, _ := d.Attrs[nameAttr].(string)
+	if strings.TrimSpace(name) == "" {
+		return nil, badRequest("invalidValue", "%s is required", nameAttr)
+	}
+	d.Name = name
+	delete(d.Attrs, nameAttr)
+	return d, nil
+}
+
+// decodeURNKey handles a top-level key that starts with "urn:": an extension
+// object, a URN-qualified extension attribute, a URN-qualified core
+// attribute, or an unknown schema (ignored).
+func decodeURNKey(rt *schema.ResourceType, attrs map[string]any, key string, raw any) *Error {
+	if ext := rt.Extension(key); ext != nil {
+		if raw == nil {
+			return nil
+		}
+		obj, ok := raw.(map[string]any)
+		if !ok {
+			return badRequest("invalidValue", "%s must be an object", ext.ID)
+		}
+		out, _ := attrs[ext.ID].(map[string]any)
+		if out == nil {
+			out = map[string]any{}
+		}
+		for k, v := range obj {
+			a := ext.Attr(k)
+			if a == nil {
+				continue
+			}
+			nv, err := normalizeValue(a, v, ext.ID+":"+a.Name)
+			if err != nil {
+				return err
+			}
+			if nv != nil {
+				out[a.Name] = nv
+			}
+		}
+		if len(out) > 0 {
+			attrs[ext.ID] = out
+		}
+		return nil
+	}
+	for _, ext := range rt.Extensions {
+		if len(key) > len(ext.ID)+1 && strings.EqualFold(key[:len(ext.ID)], ext.ID) && key[len(ext.ID)] == ':' {
+			a := ext.Attr(key[len(ext.ID)+1:])
+			if a == nil {
+				return nil
+			}
+			nv, err := normalizeValue(a, raw, ext.ID+":"+a.Name)
+			if err != nil || nv == nil {
+				return err
+			}
+			out, _ := attrs[ext.ID].(map[string]any)
+			if out == nil {
+				out = map[string]any{}
+				attrs[ext.ID] = out
+			}
+			out[a.Name] = nv
+			return nil
+		}
+	}
+	core := rt.Core.ID
+	if len(key) > len(core)+1 && strings.EqualFold(key[:len(core)], core) && key[len(core)] == ':' {
+		a := rt.Core.Attr(key[len(core)+1:])
+		if a == nil || a.Mutability == "readOnly" || a.Mutability == "writeOnly" {
+			return nil
+		}
+		nv, err := normalizeValue(a, raw, a.Name)
+		if err != nil || nv == nil {
+			return err
+		}
+		attrs[a.Name] = nv
+	}
+	return nil // ignoreUnknownAttributes: a schema scimd does not serve
+}
+
+// normalizeValue converts a JSON value to the attribute's type, applying the
+// tolerance rules. It returns nil for "no value" (null, empty array).
+func normalizeValue(a *schema.Attribute, raw any, path string) (any, *Error) {
+	if raw == nil {
+		return nil, nil
+	}
+	if a.MultiValued {
+		list, ok := raw.([]any)
+		if !ok {
+			list = []any{raw} // singleValueForMultiValued
+		}
+		out := make([]any, 0, len(list))
+		for _, e := range list {
+			v, err := normalizeSingle(a, e, path)
+			if err != nil {
+				return nil, err
+			}
+			if v != nil {
+				out = append(out, v)
+			}
+		}
+		if len(out) == 0 {
+			return nil, nil
+		}
+		return out, nil
+	}
+	return normalizeSingle(a, raw, path)
+}
+
+func normalizeSingle(a *schema.Attribute, raw any, path string) (any, *Error) {
+	if raw == nil {
+		return nil, nil
+	}
+	switch a.Type {
+	case schema.Complex:
+		obj, ok := raw.(map[string]any)
+		if !ok {
+			if s, isStr := raw.(string); isStr && a.Sub("value") != nil {
+				return map[string]any{"value": s}, nil // entraManagerAsString
+			}
+			return nil, badRequest("invalidValue", "%s must be an object", path)
+		}
+		out := make(map[string]any, len(obj))
+		for k, v := range obj {
+			sub := a.Sub(k)
+			if sub == nil {
+				continue
+			}
+			nv, err := normalizeSingle(sub, v, path+"."+sub.Name)
+			if err != nil {
+				return nil, err
+			}
+			if nv != nil {
+				out[sub.Name] = nv
+			}
+		}
+		if len(out) == 0 {
+			return nil, nil
+		}
+		return out, nil
+	case schema.Boolean:
+		switch v := raw.(type) {
+		case bool:
+			return v, nil
+		case string:
+			if b, err := strconv.ParseBool(strings.ToLower(strings.TrimSpace(v))); err == nil {
+				return b, nil // entraStringBooleans
+			}
+		}
+		return nil, badRequest("invalidValue", "%s must be a boolean", path)
+	case schema.Integer, schema.Decimal:
+		switch v := raw.(type) {
+		case float64:
+			return v, nil
+		case json.Number:
+			f, err := v.Float64()
+			if err != nil {
+				return nil, badRequest("invalidValue", "%s must be a number", path)
+			}
+			return f, nil
+		}
+		return nil, badRequest("invalidValue", "%s must be a number", path)
+	default:
+		switch v := raw.(type) {
+		case string:
+			return v, nil
+		case float64:
+			return strconv.FormatFloat(v, 'f', -1, 64), nil
+		case json.Number:
+			return v.String(), nil
+		}
+		return nil, badRequest("invalidValue", "%s must be a string", path)
+	}
+}
+
+func decodeMembers(raw any) ([]memberRef, *Error) {
+	if raw == nil {
+		return nil, nil
+	}
+	list, ok := raw.([]any)
+	if !ok {
+		list = []any{raw}
+	}
+	out := make([]memberRef, 0, len(list))
+	for _, e := range list {
+		m, err := decodeMember(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func decodeMember(e any) (memberRef, *Error) {
+	switch v := e.(type) {
+	case string:
+		return memberRef{Value: v}, nil // bareMemberIDs
+	case map[string]any:
+		var m memberRef
+		for k, x := range v {
+			s, _ := x.(string)
+			switch strings.ToLower(k) {
+			case "value":
+				m.Value = s
+			case "display", "displayname":
+				if m.Display == "" || strings.ToLower(k) == "display" {
+					m.Display = s
+				}
+			case "type":
+				m.Type = s
+			}
+		}
+		if m.Value == "" {
+			return m, badRequest("invalidValue", "a member needs a value (the member's id)")
+		}
+		return m, nil
+	}
+	return memberRef{}, badRequest("invalidValue", "members must be objects with a value, or ids")
+}
+
+// resourceDoc renders the attributes PATCH works on: everything but the
+// members and a user's groups.
+func resourceDoc(rt *schema.ResourceType, r *store.Resource) map[string]any {
+	doc := store.CloneMap(r.Attrs)
+	if doc == nil {
+		doc = map[string]any{}
+	}
+	doc["id"] = r.ID
+	if r.ExternalID != "" {
+		doc["externalId"] = r.ExternalID
+	}
+	if r.Kind == store.KindGroup {
+		doc["displayName"] = r.Name
+	} else {
+		doc["userName"] = r.Name
+	}
+	doc["schemas"] = schemaURNs(rt, doc)
+	return doc
+}
+
+func schemaURNs(rt *schema.ResourceType, doc map[string]any) []any {
+	urns := []any{rt.Core.ID}
+	for _, ext := range rt.Extensions {
+		if _, ok := doc[ext.ID]; ok {
+			urns = append(urns, ext.ID)
+		}
+	}
+	return urns
+}
