@@ -66,7 +66,7 @@ func EnsureAdminToken(ctx context.Context, st *store.Store, secret string) (stri
 			return err
 		}
 		w.Audit(audit.Event{Type: audit.TypeTokenCreated, Actor: system,
-			Target: audit.Target{Type: "Token", ID: name, Name: name},
+			Target:  audit.Target{Type: "Token", ID: name, Name: name},
 			Details: map[string]any{"role": store.TokenRoleAdmin, "source": "SCIMD_ADMIN_TOKEN"}})
 		return nil
 	})
