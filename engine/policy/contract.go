@@ -63,7 +63,7 @@ func (s *Set) checkContract(ctx context.Context, c *ast.Compiler, roles *ast.Ter
 		g := Group{ID: str, ExternalID: str, DisplayName: str}
 		all = append(all, g)
 		if _, _, err := s.Group(ctx, g); err != nil {
-			p.add(err, fmt.Sprintf("group %q", str))
+			p.add(err, "")
 		}
 		p.teammate(ctx, TeammateInput{
 			User: map[string]any{
@@ -135,7 +135,10 @@ func (p *prober) add(err error, what string) {
 		return
 	}
 	p.seen[msg] = true
-	pr := Problem{Message: fmt.Sprintf("decision for %s: %s", what, stripRevision(msg, p.set.revision))}
+	pr := Problem{Message: stripRevision(msg, p.set.revision)}
+	if what != "" {
+		pr.Message += " (for " + what + ")"
+	}
 	if errors.Is(err, ErrUnknownRole) {
 		if loc := p.findUnknownRole(); loc != nil {
 			pr.File, pr.Row, pr.Col = loc.File, loc.Row, loc.Col

@@ -77,6 +77,13 @@ func (s *Set) Teammate(ctx context.Context, in TeammateInput) (Decision, error) 
 	return s.teammateValue(ctx, input, d)
 }
 
+// TeammateValue is Teammate for an input already built as an AST value
+// (see TeammateInput.Value), for callers that build or cache inputs
+// themselves.
+func (s *Set) TeammateValue(ctx context.Context, input ast.Value) (Decision, error) {
+	return s.teammateValue(ctx, input, Decision{Revision: s.revision, DecisionID: newDecisionID()})
+}
+
 func (s *Set) teammateValue(ctx context.Context, input ast.Value, d Decision) (Decision, error) {
 	rs, err := s.teammate.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {
