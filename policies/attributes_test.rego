@@ -19,6 +19,8 @@ test_support_department_and_support_group_give_both_reasons if {
 
 test_other_department_gets_nothing if {
 	decide(with_department(alice, "Sales"), [], no_access).access == false
+	decide(with_department(alice, "Engineering"), [], no_access).access == false
+	decide(with_department(alice, "support"), [], no_access).access == false
 }
 
 test_department_outside_the_enterprise_extension_is_ignored if {

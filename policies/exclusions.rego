@@ -19,13 +19,11 @@ excluded_lower := {lower(u) | some u in excluded_users}
 
 # A user is excluded when their userName is in the list ...
 excluded if {
-	is_string(input.user.userName)
 	lower(input.user.userName) in excluded_lower
 }
 
 # ... or when any of their e-mail addresses is.
 excluded if {
 	some email in input.user.emails
-	is_string(email.value)
 	lower(email.value) in excluded_lower
 }

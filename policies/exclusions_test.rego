@@ -36,6 +36,10 @@ test_exclusion_ignores_case if {
 	scimd.excluded with input as {"user": user}
 }
 
+test_exclusion_by_email_ignores_case if {
+	scimd.excluded with input as {"user": {"userName": "bg", "emails": [{"value": "BreakGlass@Example.com"}]}}
+}
+
 test_exclusion_list_entries_ignore_case if {
 	scimd.excluded with input as {"user": {"userName": "ops@example.com"}}
 		with scimd.excluded_users as {"Ops@Example.com"}

@@ -15,6 +15,10 @@ test_viewers_group_grants_viewer if {
 	scimd.group == {"role": "viewer"} with input as {"group": viewers}
 }
 
+test_group_needs_only_a_display_name if {
+	scimd.group == {"role": "admin"} with input as {"group": {"displayName": "Intercom Admins"}}
+}
+
 test_unmapped_group_is_inactive if {
 	not scimd.group with input as {"group": sales}
 }

@@ -29,4 +29,4 @@ decide(user, groups, current) := decision if {
 }
 
 # with_department returns user with an enterprise-extension department.
-with_department(user, department) := object.union(user, {scimd.enterprise: {"department": department}})
+with_department(user, department) := object.union(user, {"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": department}})

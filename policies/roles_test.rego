@@ -55,6 +55,10 @@ test_role_without_group_when_configured if {
 	} with scimd.role_without_group as "viewer"
 }
 
+test_role_without_group_is_the_configured_role if {
+	decide(alice, [], no_access).role == "support" with scimd.role_without_group as "support"
+}
+
 test_role_without_group_does_not_override_a_group if {
 	decide(alice, [admins], no_access).role == "admin" with scimd.role_without_group as "viewer"
 }

@@ -50,6 +50,18 @@ test_user_without_active_attribute_counts_as_active if {
 	decide(user, [viewers], no_access).role == "viewer"
 }
 
+test_only_active_false_deactivates if {
+	decide(object.union(alice, {"active": null}), [viewers], no_access).role == "viewer"
+	decide(object.union(alice, {"active": "false"}), [viewers], no_access).role == "viewer"
+}
+
+test_group_mapped_by_external_id_grants_its_role if {
+	renamed := {"id": "g-x", "externalId": "00gX", "displayName": "Renamed Admins"}
+	d := decide(alice, [renamed], no_access) with scimd.group_roles as {"00gX": "admin"}
+	d.role == "admin"
+	d.reasons == [`member of group "Renamed Admins" → admin`]
+}
+
 test_reasons_name_every_group_granting_the_winning_role if {
 	eu := {"id": "g-eu", "externalId": "", "displayName": "Intercom Admins EU"}
 	d := decide(alice, [eu, admins, viewers], no_access) with scimd.group_roles as {
