@@ -9,6 +9,7 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -32,6 +33,23 @@ const (
 	TypePolicyActivated = "policy.activated"
 	TypePolicyRefused   = "policy.refused"
 	TypePolicyPlanned   = "policy.planned"
+
+	// Reconciler events.
+	TypeDecision            = "decision.made"
+	TypeDecisionSummary     = "decision.summary"
+	TypeTeammateCreated     = "teammate.created"
+	TypeTeammateRoleChanged = "teammate.role.changed"
+	TypeAccessGranted       = "teammate.access.granted"
+	TypeAccessRemoved       = "teammate.access.removed"
+	TypeTeammateExcluded    = "teammate.excluded"
+	TypeTeammateIncluded    = "teammate.included"
+	TypeTeammateDeleted     = "teammate.deleted"
+	TypeRoleManual          = "teammate.role.manual"
+	TypeRoleReverted        = "teammate.role.reverted"
+	TypeChangeHeld          = "change.held"
+	TypeChangeApproved      = "change.approved"
+	TypeChangeRejected      = "change.rejected"
+	TypePolicyError         = "policy.error"
 )
 
 // Actor is who caused an event: an IdP token, an admin, the reconciler or the
@@ -82,19 +100,35 @@ type Event struct {
 // GenesisHash is the PrevHash of the first event of a log.
 const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
 
-// ComputeHash returns the hex SHA-256 of the event's canonical encoding: the
-// JSON encoding of the event with Hash empty, which includes PrevHash and Seq.
-// encoding/json writes struct fields in declaration order and map keys
-// sorted, so the encoding is deterministic.
+// ComputeHash returns the hex SHA-256 of the event's canonical encoding:
+// the event with Hash empty (PrevHash and Seq included) encoded as JSON,
+// decoded into generic values and encoded again, so that object keys are
+// sorted at every level. An event therefore hashes the same whether its
+// Details hold Go structs (when it is written) or decoded JSON (when it is
+// read back).
 func ComputeHash(e Event) (string, error) {
 	e.Hash = ""
 	e.Time = e.Time.UTC()
-	b, err := json.Marshal(e)
+	b, err := canonicalJSON(e)
 	if err != nil {
 		return "", fmt.Errorf("audit: encode event %d for hashing: %w", e.Seq, err)
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+func canonicalJSON(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var generic any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil {
+		return nil, err
+	}
+	return json.Marshal(generic)
 }
 
 // Seal assigns seq, prevHash and the resulting hash to e, and returns it.

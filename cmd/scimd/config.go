@@ -24,6 +24,8 @@ type serveConfig struct {
 	RateLimit    float64 `yaml:"rate-limit"`
 	RateBurst    int     `yaml:"rate-burst"`
 	LogLevel     string  `yaml:"log-level"`
+	GuardCount   int     `yaml:"guard-count"`
+	GuardPercent float64 `yaml:"guard-percent"`
 }
 
 func defaultServeConfig() serveConfig {
@@ -38,6 +40,10 @@ func defaultServeConfig() serveConfig {
 		RateLimit: 200,
 		RateBurst: 400,
 		LogLevel:  "info",
+		// The mass-change guard: hold a trigger that would demote more
+		// than 10 teammates and more than 10% of them.
+		GuardCount:   10,
+		GuardPercent: 10,
 	}
 }
 
@@ -51,6 +57,8 @@ func bindServeFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "sustained SCIM requests per second per token, 0 for none (SCIMD_RATE_LIMIT)")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "burst of SCIM requests per token above the rate (SCIMD_RATE_BURST)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (SCIMD_LOG_LEVEL)")
+	fs.IntVar(&c.GuardCount, "guard-count", c.GuardCount, "hold a change that demotes more than this many teammates... (SCIMD_GUARD_COUNT)")
+	fs.Float64Var(&c.GuardPercent, "guard-percent", c.GuardPercent, "...and more than this percent of them, for approval (SCIMD_GUARD_PERCENT)")
 }
 
 // resolveServeConfig applies the config file and environment beneath the
@@ -116,6 +124,10 @@ func setField(c *serveConfig, name, v string) error {
 		c.RateBurst, err = strconv.Atoi(v)
 	case "log-level":
 		c.LogLevel = v
+	case "guard-count":
+		c.GuardCount, err = strconv.Atoi(v)
+	case "guard-percent":
+		c.GuardPercent, err = strconv.ParseFloat(v, 64)
 	}
 	return err
 }

@@ -30,7 +30,7 @@ func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
 	ctx := context.Background()
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
-	status, body, err := call(ctx, client, http.MethodPost, scim+"/Groups", token, map[string]any{"displayName": "Crash Group"})
+	status, body, err := call(ctx, client, http.MethodPost, scim+"/Groups", token, map[string]any{"displayName": "Intercom Admins"})
 	if err != nil || status != http.StatusCreated {
 		t.Fatalf("create group: %d %s %v", status, body, err)
 	}
@@ -131,6 +131,30 @@ func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
 	for _, a := range ackList {
 		if a.inGroup && !members[a.id] {
 			t.Fatalf("acknowledged membership of %s lost", a.id)
+		}
+	}
+	// Role updates that the kill cut off between the SCIM commit and the
+	// reconciler happen after the restart: every acknowledged member of the
+	// admin group is an admin.
+	deadline = time.Now().Add(60 * time.Second)
+	for _, a := range ackList {
+		if !a.inGroup {
+			continue
+		}
+		for {
+			status, body, err := call(ctx, client, http.MethodGet, d2.base+"/api/v1/teammates/"+a.id, d2.admin, nil)
+			var tm struct {
+				Role   *string
+				Access bool
+			}
+			_ = json.Unmarshal(body, &tm)
+			if err == nil && status == http.StatusOK && tm.Access && tm.Role != nil && *tm.Role == "admin" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("teammate %s did not become admin after restart: %d %s %v", a.id, status, body, err)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	if err := d2.stop(); err != nil {

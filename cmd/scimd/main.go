@@ -32,7 +32,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newTokenCmd())
+	root.AddCommand(newServeCmd(), newTokenCmd(), newPolicyCmd())
 	return root
 }
 

@@ -57,7 +57,11 @@ var baseURLLine = regexp.MustCompile(`SCIM base URL: (http://[^ ]+)/scim/v2`)
 func startDaemon(t *testing.T, dataDir string, args ...string) *daemon {
 	t.Helper()
 	const admin = "test-admin-token"
-	full := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", dataDir, "--log-level", "warn"}, args...)
+	policies, err := filepath.Abs(filepath.Join("..", "..", "policies"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", dataDir, "--policies", policies, "--log-level", "warn"}, args...)
 	cmd := exec.Command(binary, full...)
 	cmd.Env = append(os.Environ(), "SCIMD_ADMIN_TOKEN="+admin)
 	stdout, err := cmd.StdoutPipe()

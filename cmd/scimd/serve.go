@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,15 +13,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gorilla/mux"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/scimd/scimd/engine/app"
+	"github.com/scimd/scimd/engine/reconcile"
 	"github.com/scimd/scimd/scim/server"
-	"github.com/scimd/scimd/scim/store"
-	"github.com/scimd/scimd/scim/store/sqlite"
 )
 
 func newServeCmd() *cobra.Command {
@@ -54,64 +51,34 @@ func newLogger(level string) (*slog.Logger, error) {
 }
 
 // runServe runs the daemon until ctx is cancelled, then shuts down
-// gracefully: stop accepting, finish in-flight requests, close the store.
-func runServe(ctx context.Context, cfg serveConfig, stdout interface{ Write([]byte) (int, error) }) error {
+// gracefully: stop accepting, finish in-flight requests, stop the
+// reconciler, close the store. SIGHUP reloads the policies.
+func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	log, err := newLogger(cfg.LogLevel)
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	backend, err := sqlite.Open(ctx, cfg.Data)
-	if err != nil {
-		return err
-	}
-	started := time.Now()
-	st, err := store.Open(ctx, store.Options{Backend: backend, Logger: log, Registerer: reg})
-	if err != nil {
-		backend.Close()
-		return err
-	}
-	defer st.Close()
-	log.Info("state loaded", "data", cfg.Data, "duration", time.Since(started))
-
-	generated, err := server.EnsureAdminToken(ctx, st, os.Getenv("SCIMD_ADMIN_TOKEN"))
-	if err != nil {
-		return fmt.Errorf("admin token: %w", err)
-	}
-	if generated != "" {
-		fmt.Fprintf(stdout, "Admin token (shown once; set SCIMD_ADMIN_TOKEN to use the CLI): %s\n", generated)
-	}
-
-	scim := server.New(server.Options{
-		Store: st, Logger: log, Registerer: reg,
-		MaxBodyBytes: cfg.MaxBodyBytes, MaxResults: cfg.MaxResults, ExternalURL: cfg.ExternalURL,
+	a, err := app.Open(ctx, app.Config{
+		Data: cfg.Data, Policies: cfg.Policies, AdminToken: os.Getenv("SCIMD_ADMIN_TOKEN"),
+		ExternalURL: cfg.ExternalURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxResults: cfg.MaxResults,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
+		Guard:  reconcile.Threshold{Count: cfg.GuardCount, Percent: cfg.GuardPercent},
+		Logger: log, ProcessMetrics: true,
 	})
-	router := mux.NewRouter()
-	scim.Register(router)
-	router.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
-	router.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if err := st.Failed(); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, `{"status":"not ready","reason":%q}`+"\n", err.Error())
-			return
-		}
-		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
-	})
-	router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if a.GeneratedAdminToken != "" {
+		fmt.Fprintf(stdout, "Admin token (shown once; set SCIMD_ADMIN_TOKEN to use the CLI): %s\n", a.GeneratedAdminToken)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	srv := &http.Server{
-		Handler:           server.CanonicalPaths(router),
+		Handler:           a.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,
@@ -127,10 +94,21 @@ func runServe(ctx context.Context, cfg serveConfig, stdout interface{ Write([]by
 
 	errCh := make(chan error, 1)
 	go func() { errCh <- srv.Serve(ln) }()
-	select {
-	case err := <-errCh:
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case err := <-errCh:
+			return fmt.Errorf("http server: %w", err)
+		case <-hup:
+			if err := a.Policies.Reload(ctx, "sighup"); err != nil {
+				log.Warn("policy reload on SIGHUP refused", "err", err)
+			}
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -138,8 +116,8 @@ func runServe(ctx context.Context, cfg serveConfig, stdout interface{ Write([]by
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("http shutdown", "err", err)
 	}
-	if err := st.Close(); err != nil {
-		return fmt.Errorf("close store: %w", err)
+	if err := a.Close(); err != nil {
+		return err
 	}
 	log.Info("stopped")
 	return nil

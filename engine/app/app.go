@@ -1,0 +1,195 @@
+// Package app wires scimd together: the durable store, the SCIM server, the
+// policy engine, the reconciler and the admin API, behind one http.Handler.
+// The scimd binary and the end-to-end tests both start scimd through it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/scimd/scimd/audit"
+	"github.com/scimd/scimd/engine/api"
+	"github.com/scimd/scimd/engine/policy"
+	"github.com/scimd/scimd/engine/policywatch"
+	"github.com/scimd/scimd/engine/reconcile"
+	"github.com/scimd/scimd/scim/server"
+	"github.com/scimd/scimd/scim/store"
+	"github.com/scimd/scimd/scim/store/sqlite"
+)
+
+// Config is what an App needs.
+type Config struct {
+	// Data is the data directory; Policies the policy directory.
+	Data, Policies string
+	// AdminToken, when set, becomes the admin token (SCIMD_ADMIN_TOKEN).
+	AdminToken   string
+	ExternalURL  string
+	MaxBodyBytes int64
+	MaxResults   int
+	RateLimit    float64
+	RateBurst    int
+	Guard        reconcile.Threshold
+	// PolicyDebounce overrides the policy watcher's debounce (tests).
+	PolicyDebounce time.Duration
+	Logger         *slog.Logger
+	// ProcessMetrics adds Go runtime and process collectors (the binary
+	// does; tests running several apps in one process do not).
+	ProcessMetrics bool
+}
+
+// App is a running scimd.
+type App struct {
+	Store      *store.Store
+	Policies   *policywatch.Manager
+	Reconciler *reconcile.Reconciler
+	SCIM       *server.Server
+	Registry   *prometheus.Registry
+	// Handler serves everything: /scim/v2, /api/v1, /healthz, /readyz,
+	// /metrics.
+	Handler http.Handler
+	// GeneratedAdminToken is set when Open generated the admin token (first
+	// start without AdminToken): print it once.
+	GeneratedAdminToken string
+
+	log       *slog.Logger
+	stopRec   context.CancelFunc
+	recDone   chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open loads the state, starts the policy watcher and the reconciler, and
+// builds the handler. Close stops them.
+func Open(ctx context.Context, cfg Config) (*App, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	reg := prometheus.NewRegistry()
+	if cfg.ProcessMetrics {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	backend, err := sqlite.Open(ctx, cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	started := time.Now()
+	st, err := store.Open(ctx, store.Options{Backend: backend, Logger: log, Registerer: reg, Records: reconcile.Records()})
+	if err != nil {
+		backend.Close()
+		return nil, err
+	}
+	log.Info("state loaded", "data", cfg.Data, "duration", time.Since(started))
+	a := &App{Store: st, Registry: reg, log: log}
+	if a.GeneratedAdminToken, err = server.EnsureAdminToken(ctx, st, cfg.AdminToken); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("admin token: %w", err)
+	}
+
+	var rec *reconcile.Reconciler
+	a.Policies, err = policywatch.New(policywatch.Options{
+		Dir: cfg.Policies, Logger: log, Registerer: reg, Debounce: cfg.PolicyDebounce,
+		Audit: func(ctx context.Context, e audit.Event) error {
+			return st.Write(ctx, func(tx *store.WriteTxn) error { tx.Audit(e); return nil })
+		},
+		OnActivate: func(ctx context.Context, s *policy.Set) { rec.PolicyActivated(ctx, s) },
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	guard := cfg.Guard
+	if guard == (reconcile.Threshold{}) {
+		guard = reconcile.DefaultThreshold
+	}
+	rec = reconcile.New(reconcile.Options{Store: st, Policy: a.Policies, Logger: log, Registerer: reg, Threshold: &guard})
+	a.Reconciler = rec
+	recCtx, stop := context.WithCancel(context.Background())
+	a.stopRec, a.recDone = stop, make(chan struct{})
+	go func() { defer close(a.recDone); rec.Run(recCtx) }()
+	if err := a.Policies.Start(ctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("policy watcher: %w", err)
+	}
+	if ok, why := a.Policies.Ready(); !ok {
+		log.Error("no valid policy: serving SCIM, but not ready and no roles change until one loads", "reason", why)
+	}
+
+	a.SCIM = server.New(server.Options{
+		Store: st, Logger: log, Registerer: reg,
+		MaxBodyBytes: cfg.MaxBodyBytes, MaxResults: cfg.MaxResults, ExternalURL: cfg.ExternalURL,
+		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
+	})
+	router := mux.NewRouter()
+	a.SCIM.Register(router)
+	api.New(api.Options{Store: st, Reconciler: rec, Policy: policyStatus{a.Policies},
+		RequireAdmin: func(h http.Handler) http.Handler { return a.SCIM.RequireToken(store.TokenRoleAdmin, h) },
+	}).Register(router)
+	router.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	router.HandleFunc("/readyz", a.ready)
+	router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	a.Handler = server.CanonicalPaths(router)
+	return a, nil
+}
+
+func (a *App) ready(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	reason := ""
+	if err := a.Store.Failed(); err != nil {
+		reason = err.Error()
+	} else if ok, why := a.Policies.Ready(); !ok {
+		reason = why
+	}
+	if reason != "" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, `{"status":"not ready","reason":%q}`+"\n", reason)
+		return
+	}
+	_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
+}
+
+// Close stops the reconciler and the watcher and closes the store; call it
+// after the HTTP server has finished its in-flight requests.
+func (a *App) Close() error {
+	a.closeOnce.Do(func() { a.closeErr = a.close() })
+	return a.closeErr
+}
+
+func (a *App) close() error {
+	if a.stopRec != nil {
+		a.stopRec()
+		<-a.recDone
+	}
+	var errs []error
+	if a.Policies != nil {
+		if err := a.Policies.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := a.Store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// policyStatus adapts the policy manager to the admin API.
+type policyStatus struct{ m *policywatch.Manager }
+
+func (p policyStatus) StatusJSON() any { return p.m.Status() }
+
+func (p policyStatus) Reload(ctx context.Context, trigger string) error {
+	return p.m.Reload(ctx, trigger)
+}

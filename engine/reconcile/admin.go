@@ -1,0 +1,267 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/scimd/scimd/audit"
+	"github.com/scimd/scimd/engine/policy"
+	"github.com/scimd/scimd/scim/store"
+)
+
+// Errors of the admin operations.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrInvalid     = errors.New("invalid")
+	ErrNotPending  = errors.New("change is not pending")
+	ErrNoPolicy    = errors.New("no active policy")
+	ErrUnknownRole = errors.New("unknown role")
+)
+
+// TeammateView is a teammate with the latest decision about it.
+type TeammateView struct {
+	Teammate
+	// Groups are the display names of the user's groups.
+	Groups []string `json:"groups"`
+	// Decision holds the latest evaluated decision's reasons and revision,
+	// which can be newer than the one that last changed the teammate.
+	Decision *DecisionView `json:"decision,omitempty"`
+}
+
+// DecisionView is the latest decision about a teammate.
+type DecisionView struct {
+	Reasons    []string  `json:"reasons"`
+	Revision   string    `json:"revision"`
+	DecisionID string    `json:"decisionId"`
+	At         time.Time `json:"at"`
+}
+
+// TeammateFilter selects teammates. Empty fields do not filter.
+type TeammateFilter struct {
+	Role   string
+	Access *bool
+	// Group is a group id or display name.
+	Group string
+}
+
+// Teammates lists teammates in id order.
+func (r *Reconciler) Teammates(f TeammateFilter) []TeammateView {
+	snap := r.store.Read()
+	var groupMembers map[string]bool
+	if f.Group != "" {
+		g, ok := snap.Resource(store.KindGroup, f.Group)
+		if !ok {
+			g, ok = snap.ResourceByName(store.KindGroup, f.Group)
+		}
+		groupMembers = map[string]bool{}
+		if ok {
+			for _, m := range snap.Members(g.ID) {
+				groupMembers[m.MemberID] = true
+			}
+		}
+	}
+	out := []TeammateView{}
+	snap.Records(TableTeammates, func(id string, v any) bool {
+		t := v.(*Teammate)
+		if f.Role != "" && t.Role != f.Role {
+			return true
+		}
+		if f.Access != nil && t.Access != *f.Access {
+			return true
+		}
+		if groupMembers != nil && !groupMembers[id] {
+			return true
+		}
+		out = append(out, r.view(snap, t))
+		return true
+	})
+	return out
+}
+
+// Teammate returns one teammate.
+func (r *Reconciler) Teammate(id string) (TeammateView, bool) {
+	snap := r.store.Read()
+	v, ok := snap.Record(TableTeammates, id)
+	if !ok {
+		return TeammateView{}, false
+	}
+	return r.view(snap, v.(*Teammate)), true
+}
+
+func (r *Reconciler) view(snap *store.Snapshot, t *Teammate) TeammateView {
+	v := TeammateView{Teammate: *t, Groups: []string{}}
+	if v.Reasons == nil {
+		v.Reasons = []string{}
+	}
+	for _, m := range snap.GroupsOf(t.ID) {
+		if g, ok := snap.Resource(store.KindGroup, m.GroupID); ok {
+			v.Groups = append(v.Groups, g.Name)
+		}
+	}
+	sort.Strings(v.Groups)
+	r.decMu.RLock()
+	if d, ok := r.decisions[t.ID]; ok {
+		v.Decision = &DecisionView{Reasons: d.Reasons, Revision: d.Revision, DecisionID: d.DecisionID, At: d.At}
+	}
+	r.decMu.RUnlock()
+	return v
+}
+
+// GroupView is a SCIM group as the policy sees it.
+type GroupView struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	ExternalID  string `json:"externalId,omitempty"`
+	// Active is true when the policy maps the group to a role.
+	Active  bool     `json:"active"`
+	Role    string   `json:"role,omitempty"`
+	Members []string `json:"members"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// Groups lists every group with whether the active policy maps it.
+func (r *Reconciler) Groups(ctx context.Context) []GroupView {
+	snap := r.store.Read()
+	set := r.policy.Active()
+	out := []GroupView{}
+	snap.Resources(store.KindGroup, func(g *store.Resource) bool {
+		v := GroupView{ID: g.ID, DisplayName: g.Name, ExternalID: g.ExternalID, Members: []string{}}
+		for _, m := range snap.Members(g.ID) {
+			v.Members = append(v.Members, m.MemberID)
+		}
+		if set != nil {
+			role, active, err := set.Group(ctx, policy.Group{ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.Name})
+			if err != nil {
+				v.Error = err.Error()
+			}
+			v.Role, v.Active = role, active
+		}
+		out = append(out, v)
+		return true
+	})
+	return out
+}
+
+// Changes lists pending and decided changes, newest first.
+func (r *Reconciler) Changes(state string) []PendingChange {
+	out := []PendingChange{}
+	r.store.Read().Records(TableChanges, func(_ string, v any) bool {
+		c := v.(*PendingChange)
+		if state == "" || c.State == state {
+			out = append(out, *c)
+		}
+		return true
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out
+}
+
+// Change returns one change.
+func (r *Reconciler) Change(id string) (PendingChange, bool) {
+	v, ok := r.store.Read().Record(TableChanges, id)
+	if !ok {
+		return PendingChange{}, false
+	}
+	return *v.(*PendingChange), true
+}
+
+// Approve marks a pending change approved and applies the current
+// decisions of its teammates (and of those deferred behind it) without the
+// guard.
+func (r *Reconciler) Approve(ctx context.Context, id string, actor audit.Actor, requestID string) error {
+	c, err := r.decideChange(ctx, id, ChangeApproved, actor, requestID)
+	if err != nil {
+		return err
+	}
+	users := mergeIDs(changeUsers(c), c.Deferred)
+	r.enqueue(trigger{cause: Cause{Kind: "approval", Actor: actor.Name, RequestID: requestID}, users: users,
+		bypassGuard: true, changeID: c.ID, committedAt: time.Now()})
+	return nil
+}
+
+// Reject marks a pending change rejected: its changes are dropped and the
+// teammates keep their state. Teammates deferred behind it are evaluated
+// again, with the guard.
+func (r *Reconciler) Reject(ctx context.Context, id string, actor audit.Actor, requestID string) error {
+	c, err := r.decideChange(ctx, id, ChangeRejected, actor, requestID)
+	if err != nil {
+		return err
+	}
+	if len(c.Deferred) > 0 {
+		r.enqueue(trigger{cause: Cause{Kind: "rejection", Actor: actor.Name, RequestID: requestID}, users: c.Deferred,
+			committedAt: time.Now()})
+	}
+	return nil
+}
+
+func changeUsers(c *PendingChange) []string {
+	ids := make([]string, len(c.Changes))
+	for i, d := range c.Changes {
+		ids[i] = d.ID
+	}
+	return ids
+}
+
+func (r *Reconciler) decideChange(ctx context.Context, id, state string, actor audit.Actor, requestID string) (*PendingChange, error) {
+	var decided *PendingChange
+	err := r.store.Write(ctx, func(tx *store.WriteTxn) error {
+		v, ok := tx.Record(TableChanges, id)
+		if !ok {
+			return fmt.Errorf("change %q: %w", id, ErrNotFound)
+		}
+		c := *v.(*PendingChange)
+		if c.State != ChangePending {
+			return fmt.Errorf("change %q is %s: %w", id, c.State, ErrNotPending)
+		}
+		c.State, c.Decided, c.DecidedBy = state, tx.Now(), actor.Name
+		if err := tx.PutRecord(TableChanges, id, &c); err != nil {
+			return err
+		}
+		typ := audit.TypeChangeApproved
+		if state == ChangeRejected {
+			typ = audit.TypeChangeRejected
+		}
+		tx.Audit(audit.Event{Type: typ, Actor: actor, RequestID: requestID, Target: audit.Target{Type: "Change", ID: id},
+			Details: map[string]any{"changes": len(c.Changes), "demotions": c.Demotions, "trigger": c.Trigger}})
+		decided = &c
+		return nil
+	})
+	r.refreshPending()
+	return decided, err
+}
+
+// SetRole is an admin's manual role change. It is applied and audited; on
+// a managed teammate the reconciler then reverts it (the identity provider
+// and the policy are the source of truth), on an excluded one it sticks.
+func (r *Reconciler) SetRole(ctx context.Context, id, role string, actor audit.Actor, requestID string) (Teammate, error) {
+	set := r.policy.Active()
+	if role != "" && (set == nil || !set.HasRole(role)) {
+		return Teammate{}, fmt.Errorf("role %q is not one of the policy's roles: %w", role, ErrUnknownRole)
+	}
+	var out Teammate
+	err := r.store.Write(ctx, func(tx *store.WriteTxn) error {
+		v, ok := tx.Record(TableTeammates, id)
+		if !ok {
+			return fmt.Errorf("teammate %q: %w", id, ErrNotFound)
+		}
+		t := *v.(*Teammate)
+		from := stateOf(&t)
+		t.Role = role
+		t.Access = role != ""
+		t.Manual = &ManualChange{Role: role, Actor: actor.Name, RequestID: requestID, At: tx.Now()}
+		t.Reasons = []string{fmt.Sprintf("role set by hand by %s", actor.Name)}
+		t.ChangedAt = tx.Now()
+		if err := tx.PutRecord(TableTeammates, id, &t); err != nil {
+			return err
+		}
+		tx.Audit(audit.Event{Type: audit.TypeRoleManual, Actor: actor, RequestID: requestID,
+			Target: audit.Target{Type: "Teammate", ID: id, Name: t.UserName},
+			Change: &audit.Change{From: from, To: stateOf(&t)}})
+		out = t
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,139 @@
+// Package reconcile makes teammates' roles and access follow the policy.
+//
+// Every SCIM User is a teammate with an actual state (role, access,
+// excluded) kept durably in the state store. After each durable SCIM write
+// the reconciler re-evaluates exactly the users it affects, against a
+// snapshot, and applies changed decisions in one durable transaction with
+// their audit events. A policy activation re-evaluates everyone. A single
+// trigger that would remove access from, or demote, more teammates than the
+// threshold is held as a pending change until an admin approves or rejects
+// it.
+package reconcile
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/scimd/scimd/scim/store"
+)
+
+// Record tables owned by the reconciler.
+const (
+	TableTeammates = "teammates"
+	TableChanges   = "changes"
+)
+
+// Teammate is the actual state of one SCIM User in the application.
+type Teammate struct {
+	ID       string `json:"id"`
+	UserName string `json:"userName"`
+	// Role is "" for none.
+	Role     string `json:"role"`
+	Access   bool   `json:"access"`
+	Excluded bool   `json:"excluded"`
+	// Reasons, Revision and DecisionID are those of the decision that set
+	// this state (or of the manual change).
+	Reasons    []string  `json:"reasons"`
+	Revision   string    `json:"revision,omitempty"`
+	DecisionID string    `json:"decisionId,omitempty"`
+	ChangedAt  time.Time `json:"changedAt"`
+	// Manual is set while the role was last set by hand by an admin.
+	Manual *ManualChange `json:"manual,omitempty"`
+	// UserDeleted is set for an excluded teammate whose SCIM user was
+	// deleted: provisioning does not remove an excluded teammate.
+	UserDeleted bool `json:"userDeleted,omitempty"`
+}
+
+// ManualChange records an admin's manual role change.
+type ManualChange struct {
+	Role      string    `json:"role"`
+	Actor     string    `json:"actor"`
+	RequestID string    `json:"requestId,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// Change states.
+const (
+	ChangePending  = "pending"
+	ChangeApproved = "approved"
+	ChangeRejected = "rejected"
+)
+
+// PendingChange is a trigger's set of would-be changes, held by the
+// mass-change guard.
+type PendingChange struct {
+	ID      string    `json:"id"`
+	State   string    `json:"state"`
+	Created time.Time `json:"created"`
+	// Trigger describes what caused it: a SCIM request or a policy
+	// activation.
+	Trigger Cause `json:"trigger"`
+	// Changes lists every would-be change, in user id order.
+	Changes []Diff `json:"changes"`
+	// Demotions counts changes that remove access or lower a role.
+	Demotions int `json:"demotions"`
+	// Teammates is how many teammates there were when it was held.
+	Teammates int `json:"teammates"`
+	// Deferred are users touched by later triggers while this change was
+	// pending; they are re-evaluated when it is decided.
+	Deferred []string  `json:"deferred,omitempty"`
+	Decided  time.Time `json:"decided,omitempty"`
+	// DecidedBy is the admin who approved or rejected it.
+	DecidedBy string `json:"decidedBy,omitempty"`
+}
+
+// Diff is one teammate's change from → to.
+type Diff struct {
+	ID       string   `json:"id"`
+	UserName string   `json:"userName"`
+	From     State    `json:"from"`
+	To       State    `json:"to"`
+	Reasons  []string `json:"reasons,omitempty"`
+	// Demotion is true when access is removed or the role is lowered.
+	Demotion bool `json:"demotion"`
+}
+
+// State is a teammate's role and access.
+type State struct {
+	Role     string `json:"role"`
+	Access   bool   `json:"access"`
+	Excluded bool   `json:"excluded"`
+	Exists   bool   `json:"exists"`
+}
+
+// Cause is what triggered a re-evaluation.
+type Cause struct {
+	// Kind is "scim", "policy", "drift", "startup", "approval" or
+	// "rejection".
+	Kind      string `json:"kind"`
+	Actor     string `json:"actor,omitempty"`
+	RequestID string `json:"requestId,omitempty"`
+	Revision  string `json:"revision,omitempty"`
+	// AuditSeqs are the audit events of the write that caused it.
+	AuditSeqs []uint64 `json:"auditSeqs,omitempty"`
+}
+
+// Records returns the decoders of the reconciler's record tables, for
+// store.Options.Records.
+func Records() map[string]store.RecordDecoder {
+	return map[string]store.RecordDecoder{
+		TableTeammates: func(b []byte) (any, error) {
+			var t Teammate
+			err := json.Unmarshal(b, &t)
+			return &t, err
+		},
+		TableChanges: func(b []byte) (any, error) {
+			var c PendingChange
+			err := json.Unmarshal(b, &c)
+			return &c, err
+		},
+	}
+}
+
+// stateOf returns a teammate's State (the zero State for nil).
+func stateOf(t *Teammate) State {
+	if t == nil {
+		return State{}
+	}
+	return State{Role: t.Role, Access: t.Access, Excluded: t.Excluded, Exists: true}
+}

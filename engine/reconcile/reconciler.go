@@ -1,0 +1,711 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scimd/scimd/audit"
+	"github.com/scimd/scimd/engine/policy"
+	"github.com/scimd/scimd/scim/store"
+)
+
+// PolicySource gives the active policy set (nil while none is active).
+type PolicySource interface {
+	Active() *policy.Set
+}
+
+// Options configure a Reconciler.
+type Options struct {
+	Store  *store.Store
+	Policy PolicySource
+	Logger *slog.Logger
+	// Registerer receives the reconciler's metrics when not nil.
+	Registerer prometheus.Registerer
+	// Threshold is the mass-change guard (default DefaultThreshold).
+	Threshold *Threshold
+	// Workers evaluate large batches in parallel (default GOMAXPROCS).
+	Workers int
+}
+
+// Reconciler applies policy decisions to teammates. Create it with New,
+// register it with the store (New does) and run it with Run.
+type Reconciler struct {
+	store     *store.Store
+	policy    PolicySource
+	log       *slog.Logger
+	threshold Threshold
+	workers   int
+	metrics   *metrics
+
+	mu       sync.Mutex
+	queue    []trigger
+	wake     chan struct{}
+	enqueued uint64
+	done     uint64
+	idle     *sync.Cond
+
+	decMu     sync.RWMutex
+	decisions map[string]lastDecision // latest decision per user id
+}
+
+// lastDecision is the in-memory record of a user's latest applied
+// decision, used to skip re-evaluating unchanged inputs and to show why a
+// teammate has its role.
+type lastDecision struct {
+	Digest     string
+	Revision   string
+	DecisionID string
+	Reasons    []string
+	At         time.Time
+}
+
+// trigger is one unit of work: a SCIM write, a policy activation, …
+type trigger struct {
+	cause       Cause
+	users       []string
+	all         bool
+	bypassGuard bool
+	// changeID is the pending change an approval applies.
+	changeID    string
+	committedAt time.Time
+	// manualSeq links a drift revert to the manual change's audit event.
+	manualSeq map[string]uint64
+}
+
+// New returns a Reconciler and subscribes it to the store's commits.
+func New(opts Options) *Reconciler {
+	r := &Reconciler{
+		store:     opts.Store,
+		policy:    opts.Policy,
+		log:       opts.Logger,
+		threshold: DefaultThreshold,
+		workers:   opts.Workers,
+		metrics:   newMetrics(opts.Registerer),
+		wake:      make(chan struct{}, 1),
+		decisions: map[string]lastDecision{},
+	}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	if opts.Threshold != nil {
+		r.threshold = *opts.Threshold
+	}
+	r.idle = sync.NewCond(&r.mu)
+	opts.Store.OnCommit(r.onCommit)
+	return r
+}
+
+// Run processes triggers until ctx ends. It starts with a full
+// reconciliation, which also resumes any work a crash interrupted between
+// a SCIM commit and its role update.
+func (r *Reconciler) Run(ctx context.Context) {
+	r.enqueue(trigger{cause: Cause{Kind: "startup"}, all: true, committedAt: time.Now()})
+	for {
+		select {
+		case <-ctx.Done():
+			r.mu.Lock()
+			r.done = r.enqueued
+			r.idle.Broadcast()
+			r.mu.Unlock()
+			return
+		case <-r.wake:
+		}
+		r.mu.Lock()
+		batch := r.queue
+		r.queue = nil
+		r.metrics.queueDepth.Set(0)
+		r.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		if err := r.process(ctx, batch); err != nil {
+			r.log.Error("reconcile", "err", err)
+		}
+		r.mu.Lock()
+		r.done += uint64(len(batch))
+		r.idle.Broadcast()
+		r.mu.Unlock()
+	}
+}
+
+// WaitIdle blocks until every trigger enqueued before the call has been
+// processed, or ctx ends.
+func (r *Reconciler) WaitIdle(ctx context.Context) error {
+	r.mu.Lock()
+	target := r.enqueued
+	r.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() {
+		r.mu.Lock()
+		r.idle.Broadcast()
+		r.mu.Unlock()
+	})
+	defer stop()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.done < target {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.idle.Wait()
+	}
+	return nil
+}
+
+func (r *Reconciler) enqueue(t trigger) {
+	r.mu.Lock()
+	r.queue = append(r.queue, t)
+	r.enqueued++
+	r.metrics.queueDepth.Set(float64(len(r.queue)))
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// PolicyActivated re-evaluates every teammate against a newly activated
+// policy set. Wire it to the policy manager's activation callback.
+func (r *Reconciler) PolicyActivated(_ context.Context, set *policy.Set) {
+	r.enqueue(trigger{cause: Cause{Kind: "policy", Revision: set.Revision(), Actor: "policy"}, all: true, committedAt: time.Now()})
+}
+
+// onCommit runs on the store's committer after each durable write: it
+// works out which users the write affects and enqueues them.
+func (r *Reconciler) onCommit(ci store.CommitInfo) {
+	users := map[string]bool{}
+	manual := map[string]uint64{}
+	var snap *store.Snapshot
+	for _, c := range ci.Changes {
+		switch c.Table {
+		case store.TableUsers:
+			users[resourceID(c)] = true
+		case store.TableMemberships:
+			m := c.After
+			if m == nil {
+				m = c.Before
+			}
+			if mm := m.(*store.Membership); mm.MemberKind != store.KindGroup {
+				users[mm.MemberID] = true
+			}
+		case store.TableGroups:
+			before, _ := c.Before.(*store.Resource)
+			after, _ := c.After.(*store.Resource)
+			if before != nil && after != nil && (before.Name != after.Name || before.ExternalID != after.ExternalID) {
+				if snap == nil {
+					snap = r.store.Read()
+				}
+				for _, m := range snap.Members(after.ID) {
+					users[m.MemberID] = true
+				}
+			}
+		case store.TableRecords:
+			after, _ := c.After.(*store.Record)
+			if after == nil || after.Table != TableTeammates {
+				continue
+			}
+			if t := after.Value.(*Teammate); t.Manual != nil {
+				users[t.ID] = true
+				manual[t.ID] = 0
+			}
+		}
+	}
+	if len(users) == 0 {
+		return
+	}
+	cause := Cause{Kind: "scim"}
+	for _, e := range ci.Events {
+		cause.AuditSeqs = append(cause.AuditSeqs, e.Seq)
+		if cause.Actor == "" {
+			cause.Actor, cause.RequestID = e.Actor.Name, e.RequestID
+		}
+		if e.Type == audit.TypeRoleManual {
+			cause.Kind = "drift"
+			manual[e.Target.ID] = e.Seq
+		}
+	}
+	list := make([]string, 0, len(users))
+	for id := range users {
+		list = append(list, id)
+	}
+	sort.Strings(list)
+	r.enqueue(trigger{cause: cause, users: list, committedAt: time.Now(), manualSeq: manual})
+}
+
+func resourceID(c store.Change) string {
+	if c.After != nil {
+		return c.After.(*store.Resource).ID
+	}
+	return c.Before.(*store.Resource).ID
+}
+
+// evaluation is the outcome of evaluating one user.
+type evaluation struct {
+	id       string
+	userName string
+	cur      *Teammate
+	next     *Teammate // nil: delete the teammate record
+	decision policy.Decision
+	digest   string
+	skipped  bool
+	err      error
+	diff     *Diff
+	triggers []int
+}
+
+func (r *Reconciler) process(ctx context.Context, batch []trigger) error {
+	set := r.policy.Active()
+	if set == nil {
+		r.log.Warn("no active policy: teammates left unchanged until one is activated", "triggers", len(batch))
+		return nil
+	}
+	snap := r.store.Read()
+
+	// Which users, and which triggers touched each.
+	touched := map[string][]int{}
+	full := false
+	for i, t := range batch {
+		if t.all {
+			full = true
+			continue
+		}
+		for _, id := range t.users {
+			touched[id] = append(touched[id], i)
+		}
+	}
+	if full {
+		all := []int{}
+		for i, t := range batch {
+			if t.all {
+				all = append(all, i)
+			}
+		}
+		snap.Resources(store.KindUser, func(u *store.Resource) bool {
+			touched[u.ID] = append(touched[u.ID], all...)
+			return true
+		})
+		snap.Records(TableTeammates, func(id string, _ any) bool {
+			touched[id] = append(touched[id], all...)
+			return true
+		})
+	}
+
+	// Users held by an open pending change wait behind it.
+	blocked := r.blockedUsers(snap)
+	deferred := map[string][]string{} // change id → users
+	ids := make([]string, 0, len(touched))
+	for id, trig := range touched {
+		if cid, ok := blocked[id]; ok && !anyApproval(batch, trig, cid) {
+			deferred[cid] = append(deferred[cid], id)
+			continue
+		}
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+
+	evals := r.evaluate(ctx, set, snap, ids, touched, batch)
+
+	// The guard, per trigger.
+	total := 0
+	snap.Records(TableTeammates, func(string, any) bool { total++; return true })
+	held := map[int]bool{}
+	demotions := map[int]int{}
+	for _, ev := range evals {
+		if ev.diff != nil && ev.diff.Demotion {
+			for _, ti := range ev.triggers {
+				demotions[ti]++
+			}
+		}
+	}
+	for ti, n := range demotions {
+		if !batch[ti].bypassGuard && r.threshold.trips(n, total) {
+			held[ti] = true
+		}
+	}
+	return r.apply(ctx, set, batch, evals, held, demotions, total, deferred, full)
+}
+
+func anyApproval(batch []trigger, trig []int, changeID string) bool {
+	for _, ti := range trig {
+		if batch[ti].changeID == changeID {
+			return true
+		}
+	}
+	return false
+}
+
+// blockedUsers maps each user in an open pending change to its id.
+func (r *Reconciler) blockedUsers(snap *store.Snapshot) map[string]string {
+	out := map[string]string{}
+	snap.Records(TableChanges, func(_ string, v any) bool {
+		c := v.(*PendingChange)
+		if c.State == ChangePending {
+			for _, d := range c.Changes {
+				out[d.ID] = c.ID
+			}
+		}
+		return true
+	})
+	return out
+}
+
+// evaluate decides every user in ids.
+func (r *Reconciler) evaluate(ctx context.Context, set *policy.Set, snap *store.Snapshot, ids []string, touched map[string][]int, batch []trigger) []*evaluation {
+	evals := make([]*evaluation, 0, len(ids))
+	var inputs []policy.TeammateInput
+	var inputEvals []*evaluation
+	r.decMu.RLock()
+	for _, id := range ids {
+		ev := &evaluation{id: id, triggers: touched[id]}
+		if v, ok := snap.Record(TableTeammates, id); ok {
+			ev.cur = v.(*Teammate)
+		}
+		u, ok := snap.Resource(store.KindUser, id)
+		evals = append(evals, ev)
+		if !ok {
+			continue // deleted user: decided in decide
+		}
+		ev.userName = u.Name
+		in := teammateInput(snap, u, ev.cur)
+		ev.digest = inputDigest(in)
+		if last, ok := r.decisions[id]; ok && ev.cur != nil && last.Digest == ev.digest && last.Revision == set.Revision() && !forced(batch, ev.triggers) {
+			ev.skipped = true
+			continue
+		}
+		inputs = append(inputs, in)
+		inputEvals = append(inputEvals, ev)
+	}
+	r.decMu.RUnlock()
+	var decisions []policy.Decision
+	var errs []error
+	if len(inputs) > 64 {
+		decisions, errs = set.TeammateBatch(ctx, inputs, r.workers)
+	} else {
+		decisions, errs = make([]policy.Decision, len(inputs)), make([]error, len(inputs))
+		for i, in := range inputs {
+			decisions[i], errs[i] = set.Teammate(ctx, in)
+		}
+	}
+	for i, ev := range inputEvals {
+		ev.decision, ev.err = decisions[i], errs[i]
+	}
+	roles := set.Roles()
+	for _, ev := range evals {
+		r.decide(ev, roles)
+	}
+	r.metrics.decisions.Add(float64(len(inputs)))
+	return evals
+}
+
+// forced reports whether a trigger demands evaluation even of unchanged
+// inputs (drift reverts and approvals).
+func forced(batch []trigger, trig []int) bool {
+	for _, ti := range trig {
+		if k := batch[ti].cause.Kind; k == "drift" || k == "approval" {
+			return true
+		}
+	}
+	return false
+}
+
+// decide turns an evaluation into the teammate's next state and its diff.
+func (r *Reconciler) decide(ev *evaluation, roles []string) {
+	if ev.skipped || ev.err != nil {
+		return
+	}
+	cur := ev.cur
+	from := stateOf(cur)
+	if ev.userName == "" { // the SCIM user is gone
+		if cur == nil {
+			return
+		}
+		if cur.Excluded {
+			if !cur.UserDeleted {
+				next := *cur
+				next.UserDeleted = true
+				ev.next = &next
+			} else {
+				ev.next = cur
+			}
+			return
+		}
+		ev.next = nil
+		ev.diff = &Diff{ID: ev.id, UserName: cur.UserName, From: from, To: State{}, Demotion: cur.Access,
+			Reasons: []string{"the user was deleted in the identity provider"}}
+		return
+	}
+	d := ev.decision
+	next := &Teammate{ID: ev.id, UserName: ev.userName, Role: d.Role, Access: d.Access, Excluded: d.Excluded,
+		Reasons: d.Reasons, Revision: d.Revision, DecisionID: d.DecisionID}
+	if d.Excluded {
+		// Provisioning never changes an excluded teammate's role or access.
+		if cur != nil {
+			next.Role, next.Access = cur.Role, cur.Access
+			next.Manual = cur.Manual
+		}
+	}
+	if cur != nil {
+		next.ChangedAt = cur.ChangedAt
+	}
+	to := State{Role: next.Role, Access: next.Access, Excluded: next.Excluded, Exists: true}
+	if from == to && cur != nil && (cur.Manual == nil || d.Excluded) && cur.UserName == next.UserName {
+		ev.next = cur // nothing to apply
+		return
+	}
+	ev.next = next
+	if from != to || cur == nil {
+		ev.diff = &Diff{ID: ev.id, UserName: ev.userName, From: from, To: to, Reasons: d.Reasons,
+			Demotion: isDemotion(from, to, roles)}
+	}
+}
+
+func newDecisionID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// apply writes the changes that are not held, the held pending changes and
+// the audit events, in one durable transaction.
+func (r *Reconciler) apply(ctx context.Context, set *policy.Set, batch []trigger, evals []*evaluation,
+	held map[int]bool, demotions map[int]int, total int, deferred map[string][]string, full bool) error {
+	type heldChange struct {
+		change  *PendingChange
+		trigger int
+	}
+	var holds []heldChange
+	heldChanges := map[int]*PendingChange{}
+	for ti := range held {
+		c := &PendingChange{ID: newDecisionID(), State: ChangePending, Trigger: batch[ti].cause, Demotions: demotions[ti], Teammates: total}
+		heldChanges[ti] = c
+		holds = append(holds, heldChange{c, ti})
+	}
+	sort.Slice(holds, func(i, j int) bool { return holds[i].trigger < holds[j].trigger })
+
+	var applied []*evaluation
+	unchanged := 0
+	for _, ev := range evals {
+		isHeld := false
+		for _, ti := range ev.triggers {
+			if c, ok := heldChanges[ti]; ok {
+				isHeld = true
+				if ev.diff != nil {
+					c.Changes = append(c.Changes, *ev.diff)
+				}
+			}
+		}
+		if isHeld {
+			continue
+		}
+		if ev.err != nil || ev.skipped || ev.next == ev.cur {
+			unchanged++
+		}
+		applied = append(applied, ev)
+	}
+	// A held trigger whose users changed nothing is not worth holding.
+	for _, h := range holds {
+		sort.Slice(h.change.Changes, func(i, j int) bool { return h.change.Changes[i].ID < h.change.Changes[j].ID })
+	}
+
+	now := time.Now()
+	err := r.store.Write(ctx, func(tx *store.WriteTxn) error {
+		for cid, users := range deferred {
+			v, ok := tx.Record(TableChanges, cid)
+			if !ok {
+				continue
+			}
+			c := *v.(*PendingChange)
+			c.Deferred = mergeIDs(c.Deferred, users)
+			if err := tx.PutRecord(TableChanges, cid, &c); err != nil {
+				return err
+			}
+		}
+		for _, h := range holds {
+			if err := tx.PutRecord(TableChanges, h.change.ID, h.change); err != nil {
+				return err
+			}
+			tx.Audit(audit.Event{Type: audit.TypeChangeHeld, Actor: audit.Actor{Kind: "system", Name: "reconciler"},
+				Target: audit.Target{Type: "Change", ID: h.change.ID}, RequestID: h.change.Trigger.RequestID,
+				PolicyRevision: set.Revision(),
+				Reasons: []string{fmt.Sprintf("would demote %d of %d teammates (threshold: more than %d and more than %g%%)",
+					h.change.Demotions, total, r.threshold.Count, r.threshold.Percent)},
+				Details: map[string]any{"trigger": h.change.Trigger, "changes": len(h.change.Changes)}})
+		}
+		for _, ev := range applied {
+			if err := r.applyOne(tx, set, batch, ev, full); err != nil {
+				return err
+			}
+		}
+		if full {
+			tx.Audit(audit.Event{Type: audit.TypeDecisionSummary, Actor: audit.Actor{Kind: "policy", Name: triggerKinds(batch)},
+				Target: audit.Target{Type: "Policy", ID: set.Revision()}, PolicyRevision: set.Revision(),
+				Details: map[string]any{"evaluated": len(evals), "unchanged": unchanged, "changed": len(applied) - unchanged,
+					"held": len(evals) - len(applied)}})
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("apply decisions: %w", err)
+	}
+	// Remember what was applied.
+	r.decMu.Lock()
+	for _, ev := range applied {
+		if ev.err != nil || ev.skipped {
+			continue
+		}
+		if ev.userName == "" {
+			delete(r.decisions, ev.id)
+			continue
+		}
+		r.decisions[ev.id] = lastDecision{Digest: ev.digest, Revision: set.Revision(), DecisionID: ev.decision.DecisionID,
+			Reasons: ev.decision.Reasons, At: now}
+	}
+	r.decMu.Unlock()
+	for _, t := range batch {
+		r.metrics.latency.Observe(time.Since(t.committedAt).Seconds())
+	}
+	r.refreshPending()
+	return nil
+}
+
+// refreshPending sets the pending-changes gauge from durable state.
+func (r *Reconciler) refreshPending() {
+	n := 0
+	r.store.Read().Records(TableChanges, func(_ string, v any) bool {
+		if v.(*PendingChange).State == ChangePending {
+			n++
+		}
+		return true
+	})
+	r.metrics.pending.Set(float64(n))
+}
+
+func triggerKinds(batch []trigger) string {
+	seen := map[string]bool{}
+	var kinds []string
+	for _, t := range batch {
+		if !seen[t.cause.Kind] {
+			seen[t.cause.Kind] = true
+			kinds = append(kinds, t.cause.Kind)
+		}
+	}
+	return strings.Join(kinds, ",")
+}
+
+func mergeIDs(a, b []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range append(append([]string{}, a...), b...) {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// causeOf is the first trigger of ev that explains it.
+func causeOf(batch []trigger, ev *evaluation) (trigger, bool) {
+	if len(ev.triggers) == 0 {
+		return trigger{}, false
+	}
+	return batch[ev.triggers[0]], true
+}
+
+// applyOne writes one user's decision and change with their audit events.
+func (r *Reconciler) applyOne(tx *store.WriteTxn, set *policy.Set, batch []trigger, ev *evaluation, full bool) error {
+	t, _ := causeOf(batch, ev)
+	actor := audit.Actor{Kind: "system", Name: "reconciler"}
+	target := audit.Target{Type: "Teammate", ID: ev.id, Name: ev.userName}
+	if ev.err != nil {
+		tx.Audit(audit.Event{Type: audit.TypePolicyError, Actor: actor, Target: target, PolicyRevision: set.Revision(),
+			RequestID: t.cause.RequestID, Reasons: []string{ev.err.Error()},
+			Details: map[string]any{"cause": t.cause, "inputDigest": ev.digest}})
+		r.metrics.policyErrors.Inc()
+		return nil
+	}
+	if ev.skipped {
+		return nil
+	}
+	if !full && ev.userName != "" {
+		tx.Audit(audit.Event{Type: audit.TypeDecision, Actor: actor, Target: target, PolicyRevision: set.Revision(),
+			DecisionID: ev.decision.DecisionID, RequestID: t.cause.RequestID, Reasons: ev.decision.Reasons,
+			Details: map[string]any{"inputDigest": ev.digest, "cause": t.cause,
+				"result": map[string]any{"role": ev.decision.Role, "access": ev.decision.Access, "excluded": ev.decision.Excluded}}})
+	}
+	if ev.next == ev.cur {
+		return nil
+	}
+	if ev.next == nil {
+		if err := tx.DeleteRecord(TableTeammates, ev.id); err != nil {
+			return err
+		}
+	} else {
+		next := *ev.next
+		if ev.diff != nil {
+			next.ChangedAt = tx.Now()
+		}
+		if err := tx.PutRecord(TableTeammates, ev.id, &next); err != nil {
+			return err
+		}
+	}
+	if ev.diff == nil {
+		return nil
+	}
+	r.metrics.changes.Inc()
+	for _, typ := range changeTypes(*ev.diff, ev.cur) {
+		e := audit.Event{Type: typ, Actor: actor, Target: target, PolicyRevision: set.Revision(),
+			DecisionID: ev.decision.DecisionID, RequestID: t.cause.RequestID, Reasons: ev.diff.Reasons,
+			Change:  &audit.Change{From: ev.diff.From, To: ev.diff.To},
+			Details: map[string]any{"cause": t.cause}}
+		if typ == audit.TypeRoleReverted {
+			if seq, ok := t.manualSeq[ev.id]; ok {
+				e.Details["reverts"] = seq
+			}
+		}
+		tx.Audit(e)
+	}
+	return nil
+}
+
+// changeTypes names the audit events of one change.
+func changeTypes(d Diff, cur *Teammate) []string {
+	var out []string
+	switch {
+	case !d.From.Exists:
+		return []string{audit.TypeTeammateCreated}
+	case !d.To.Exists:
+		return []string{audit.TypeTeammateDeleted}
+	}
+	if d.From.Excluded != d.To.Excluded {
+		if d.To.Excluded {
+			out = append(out, audit.TypeTeammateExcluded)
+		} else {
+			out = append(out, audit.TypeTeammateIncluded)
+		}
+	}
+	if d.From.Access != d.To.Access {
+		if d.To.Access {
+			out = append(out, audit.TypeAccessGranted)
+		} else {
+			out = append(out, audit.TypeAccessRemoved)
+		}
+	}
+	if d.From.Role != d.To.Role {
+		if cur != nil && cur.Manual != nil {
+			out = append(out, audit.TypeRoleReverted)
+		} else {
+			out = append(out, audit.TypeTeammateRoleChanged)
+		}
+	}
+	return out
+}
