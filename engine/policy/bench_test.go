@@ -6,9 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -88,14 +92,17 @@ func BenchmarkTeammate(b *testing.B) {
 	in := benchInput(1)
 	b.Run("input=ast-builder", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu0 := cpuTime()
 		for b.Loop() {
 			if _, err := s.Teammate(ctx, in); err != nil {
 				b.Fatal(err)
 			}
 		}
+		reportCPU(b, cpu0)
 	})
 	b.Run("input=InterfaceToValue", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu0 := cpuTime()
 		for b.Loop() {
 			v, err := ast.InterfaceToValue(in.Map())
 			if err != nil {
@@ -105,6 +112,7 @@ func BenchmarkTeammate(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		reportCPU(b, cpu0)
 	})
 	b.Run("input=prebuilt", func(b *testing.B) {
 		v, err := in.Value()
@@ -112,18 +120,22 @@ func BenchmarkTeammate(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
+		cpu0 := cpuTime()
 		for b.Loop() {
 			if _, err := s.TeammateValue(ctx, v); err != nil {
 				b.Fatal(err)
 			}
 		}
+		reportCPU(b, cpu0)
 	})
 	b.Run("native-floor", func(b *testing.B) {
 		n := newNative(benchPolicyFiles(b))
 		b.ReportAllocs()
+		cpu0 := cpuTime()
 		for b.Loop() {
 			_ = n.decide(in)
 		}
+		reportCPU(b, cpu0)
 	})
 }
 
@@ -132,30 +144,36 @@ func BenchmarkGroup(b *testing.B) {
 	ctx := context.Background()
 	g := benchGroup(17)
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		if _, _, err := s.Group(ctx, g); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu0)
 }
 
 func BenchmarkInputBuild(b *testing.B) {
 	in := benchInput(1)
 	b.Run("ast-builder", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu0 := cpuTime()
 		for b.Loop() {
 			if _, err := in.Value(); err != nil {
 				b.Fatal(err)
 			}
 		}
+		reportCPU(b, cpu0)
 	})
 	b.Run("InterfaceToValue", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu0 := cpuTime()
 		for b.Loop() {
 			if _, err := ast.InterfaceToValue(in.Map()); err != nil {
 				b.Fatal(err)
 			}
 		}
+		reportCPU(b, cpu0)
 	})
 }
 
@@ -171,6 +189,7 @@ func BenchmarkFullEvaluation(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("users=%d/opa-batch", n), func(b *testing.B) {
 			b.ReportAllocs()
+			cpu0 := cpuTime()
 			for b.Loop() {
 				_, errs := s.TeammateBatch(ctx, inputs, 0)
 				for _, err := range errs {
@@ -179,20 +198,63 @@ func BenchmarkFullEvaluation(b *testing.B) {
 					}
 				}
 			}
+			reportCPU(b, cpu0, n)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/user")
+		})
+		b.Run(fmt.Sprintf("users=%d/opa-one-eval-per-user", n), func(b *testing.B) {
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				oneByOne(b, s, inputs)
+			}
+			reportCPU(b, cpu0, n)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/user")
 		})
 		b.Run(fmt.Sprintf("users=%d/native-floor", n), func(b *testing.B) {
 			nat := newNative(benchPolicyFiles(b))
 			out := make([]policy.Decision, n)
 			b.ReportAllocs()
+			cpu0 := cpuTime()
 			for b.Loop() {
 				for i, in := range inputs {
 					out[i] = nat.decide(in)
 				}
 			}
+			reportCPU(b, cpu0, n)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/user")
 		})
 	}
+}
+
+// reportCPU reports the process CPU time per op since cpu0, and per user
+// when an op decides users > 1 teammates.
+func reportCPU(b *testing.B, cpu0 time.Duration, users ...int) {
+	c := cpuTime()
+	if c == 0 || b.N == 0 {
+		return
+	}
+	b.ReportMetric(float64(c-cpu0)/float64(b.N), "cpu-ns/op")
+	if len(users) == 1 {
+		b.ReportMetric(float64(c-cpu0)/float64(b.N*users[0]), "cpu-ns/user")
+	}
+}
+
+// oneByOne evaluates every input with its own Eval, on GOMAXPROCS
+// goroutines: what TeammateBatch would cost without its batch query.
+func oneByOne(b *testing.B, s *policy.Set, inputs []policy.TeammateInput) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(inputs); i = int(next.Add(1)) - 1 {
+				if _, err := s.Teammate(context.Background(), inputs[i]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // native is the benchmark policy written as plain Go: the floor that OPA

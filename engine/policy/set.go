@@ -33,6 +33,9 @@ type Set struct {
 
 	group    rego.PreparedEvalQuery
 	teammate rego.PreparedEvalQuery
+	// teammates evaluates data.scimd.teammate for each element of
+	// input.batch in one evaluation (see TeammateBatch).
+	teammates rego.PreparedEvalQuery
 }
 
 // Revision identifies the set: digest prefix, plus "@commit" in a git work
@@ -86,6 +89,9 @@ func (s *Set) prepare(ctx context.Context, compiler *ast.Compiler, store storage
 	}
 	if s.teammate, err = newQuery(QueryTeammate); err != nil {
 		return nil, fmt.Errorf("prepare %s: %w", QueryTeammate, err)
+	}
+	if s.teammates, err = newQuery(batchQuery); err != nil {
+		return nil, fmt.Errorf("prepare %s for a batch: %w", QueryTeammate, err)
 	}
 	rolesQ, err := newQuery(QueryRoles)
 	if err != nil {
