@@ -136,12 +136,12 @@ func (a *API) listTeammates(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Access = &b
 	}
-	list := a.opts.Reconciler.Teammates(f)
+	list, seq := a.opts.Reconciler.Teammates(f)
 	out := make([]any, len(list))
 	for i, t := range list {
 		out[i] = teammateJSON(t)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"teammates": out})
+	writeJSON(w, http.StatusOK, map[string]any{"teammates": out, "seq": seq})
 }
 
 func (a *API) getTeammate(w http.ResponseWriter, r *http.Request) {

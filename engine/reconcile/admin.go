@@ -47,8 +47,9 @@ type TeammateFilter struct {
 	Group string
 }
 
-// Teammates lists teammates in id order.
-func (r *Reconciler) Teammates(f TeammateFilter) []TeammateView {
+// Teammates lists teammates in id order, and the change-feed sequence
+// number the list reflects (a new feed client starts after it).
+func (r *Reconciler) Teammates(f TeammateFilter) ([]TeammateView, uint64) {
 	snap := r.store.Read()
 	var groupMembers map[string]bool
 	if f.Group != "" {
@@ -78,7 +79,7 @@ func (r *Reconciler) Teammates(f TeammateFilter) []TeammateView {
 		out = append(out, r.view(snap, t))
 		return true
 	})
-	return out
+	return out, snap.FeedSeq
 }
 
 // Teammate returns one teammate.

@@ -662,7 +662,11 @@ func (r *Reconciler) applyOne(tx *store.WriteTxn, set *policy.Set, batch []trigg
 		return nil
 	}
 	r.metrics.changes.Inc()
-	for _, typ := range changeTypes(*ev.diff, ev.cur) {
+	types := changeTypes(*ev.diff, ev.cur)
+	if err := tx.AppendFeed(ev.id, types[0], feedPayload(ev, types, t.cause)); err != nil {
+		return err
+	}
+	for _, typ := range types {
 		e := audit.Event{Type: typ, Actor: actor, Target: target, PolicyRevision: set.Revision(),
 			DecisionID: ev.decision.DecisionID, RequestID: t.cause.RequestID, Reasons: ev.diff.Reasons,
 			Change:  &audit.Change{From: ev.diff.From, To: ev.diff.To},
@@ -708,4 +712,42 @@ func changeTypes(d Diff, cur *Teammate) []string {
 		}
 	}
 	return out
+}
+
+// FeedTeammate is a teammate's full current state in a feed entry.
+type FeedTeammate struct {
+	ID       string   `json:"id"`
+	UserName string   `json:"userName"`
+	Role     *string  `json:"role"`
+	Access   bool     `json:"access"`
+	Excluded bool     `json:"excluded"`
+	Deleted  bool     `json:"deleted,omitempty"`
+	Reasons  []string `json:"reasons"`
+}
+
+// FeedChange is the payload of a feed entry: what changed, and the
+// teammate's state after it.
+type FeedChange struct {
+	Changes  []string     `json:"changes"`
+	From     State        `json:"from"`
+	To       State        `json:"to"`
+	Teammate FeedTeammate `json:"teammate"`
+	Cause    Cause        `json:"cause"`
+}
+
+func feedPayload(ev *evaluation, types []string, cause Cause) FeedChange {
+	tm := FeedTeammate{ID: ev.id, UserName: ev.diff.UserName, Reasons: ev.diff.Reasons}
+	if ev.next == nil {
+		tm.Deleted = true
+	} else {
+		tm.Access, tm.Excluded = ev.next.Access, ev.next.Excluded
+		if ev.next.Role != "" {
+			role := ev.next.Role
+			tm.Role = &role
+		}
+	}
+	if tm.Reasons == nil {
+		tm.Reasons = []string{}
+	}
+	return FeedChange{Changes: types, From: ev.diff.From, To: ev.diff.To, Teammate: tm, Cause: cause}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/scimd/scimd/audit"
@@ -19,6 +20,9 @@ type Backend interface {
 	Commit(ctx context.Context, batches []*Batch) error
 	// AuditEvents returns stored audit events matching q, in sequence order.
 	AuditEvents(ctx context.Context, q AuditQuery) ([]audit.Event, error)
+	// FeedEntries returns up to limit feed entries with Seq > after, in
+	// sequence order (limit <= 0: no limit).
+	FeedEntries(ctx context.Context, after uint64, limit int) ([]FeedEntry, error)
 	// Close releases the backend.
 	Close() error
 }
@@ -35,6 +39,21 @@ type Row struct {
 type Batch struct {
 	Rows   []Row
 	Events []audit.Event
+	Feed   []FeedEntry
+}
+
+// FeedEntry is one entry of the change feed: an ordered, durable record of
+// an applied change that applications follow. Seq increases by one per
+// entry, with no gaps.
+type FeedEntry struct {
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	// Key identifies the subject (a teammate id).
+	Key string `json:"key"`
+	// Type names the change (e.g. "teammate.role.changed").
+	Type string `json:"type"`
+	// Data is the entry's JSON payload.
+	Data json.RawMessage `json:"data"`
 }
 
 // LoadState is what a backend reports at load time.
@@ -43,6 +62,8 @@ type LoadState struct {
 	// audit.GenesisHash for an empty log).
 	LastSeq  uint64
 	LastHash string
+	// LastFeedSeq is the newest feed entry's sequence number (0: none).
+	LastFeedSeq uint64
 }
 
 // AuditQuery selects audit events. Zero fields do not filter.

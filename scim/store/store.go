@@ -31,6 +31,10 @@ type CommitInfo struct {
 	Commit  uint64
 	Changes []Change
 	Events  []audit.Event
+	// Feed holds the feed entries the transaction appended; FeedSeq is the
+	// feed's head after it.
+	Feed    []FeedEntry
+	FeedSeq uint64
 }
 
 // RecordDecoder decodes a record value of one table from its JSON.
@@ -64,6 +68,7 @@ type Store struct {
 	writeMu  sync.Mutex // serialises write transactions
 	lastSeq  uint64     // audit sequence, guarded by writeMu
 	lastHash string     // audit chain head, guarded by writeMu
+	lastFeed uint64     // feed sequence, guarded by writeMu
 	commitNo uint64     // transaction number, guarded by writeMu
 	closed   bool       // guarded by writeMu
 	failed   atomic.Pointer[error]
@@ -148,7 +153,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	wake := make(chan struct{})
 	s.wake.Store(&wake)
-	s.durable.Store(&Snapshot{reader: reader{txn: s.db.Txn(false)}})
+	s.durable.Store(&Snapshot{reader: reader{txn: s.db.Txn(false)}, FeedSeq: s.lastFeed})
 	go s.commitLoop()
 	return s, nil
 }
@@ -176,7 +181,7 @@ func (s *Store) load(ctx context.Context) error {
 		return fmt.Errorf("store: load: %w", err)
 	}
 	txn.Commit()
-	s.lastSeq, s.lastHash = st.LastSeq, st.LastHash
+	s.lastSeq, s.lastHash, s.lastFeed = st.LastSeq, st.LastHash, st.LastFeedSeq
 	if s.lastHash == "" {
 		s.lastHash = audit.GenesisHash
 	}
@@ -264,7 +269,7 @@ func (s *Store) Write(ctx context.Context, fn func(*WriteTxn) error) error {
 		return err
 	}
 	changes := txn.Changes()
-	if len(changes) == 0 && len(w.events) == 0 {
+	if len(changes) == 0 && len(w.events) == 0 && len(w.feed) == 0 {
 		txn.Abort()
 		s.writeMu.Unlock()
 		return nil
@@ -281,8 +286,13 @@ func (s *Store) Write(ctx context.Context, fn func(*WriteTxn) error) error {
 		s.lastHash = sealed.Hash
 	}
 	s.lastSeq += uint64(len(events))
+	feed := w.feed
+	for i := range feed {
+		s.lastFeed++
+		feed[i].Seq = s.lastFeed
+	}
 	s.commitNo++
-	info := CommitInfo{Commit: s.commitNo, Events: events, Changes: make([]Change, len(changes))}
+	info := CommitInfo{Commit: s.commitNo, Events: events, Feed: feed, FeedSeq: s.lastFeed, Changes: make([]Change, len(changes))}
 	for i, c := range changes {
 		info.Changes[i] = Change{Table: c.Table, Before: c.Before, After: c.After}
 	}
@@ -368,7 +378,7 @@ func (s *Store) commitGroup(group []*pendingCommit) {
 	s.metrics.transactions.Add(float64(len(group)))
 	s.metrics.batchSize.Observe(float64(len(group)))
 	last := group[len(group)-1]
-	s.durable.Store(&Snapshot{reader: reader{txn: last.snap}, Commit: last.info.Commit})
+	s.durable.Store(&Snapshot{reader: reader{txn: last.snap}, Commit: last.info.Commit, FeedSeq: last.info.FeedSeq})
 	wake := make(chan struct{})
 	old := s.wake.Swap(&wake)
 	close(*old)
@@ -383,6 +393,11 @@ func (s *Store) commitGroup(group []*pendingCommit) {
 	}
 }
 
+// Feed returns durable feed entries with Seq > after, in order.
+func (s *Store) Feed(ctx context.Context, after uint64, limit int) ([]FeedEntry, error) {
+	return s.backend.FeedEntries(ctx, after, limit)
+}
+
 // Failed reports the commit error that disabled writes, or nil.
 func (s *Store) Failed() error {
 	if errp := s.failed.Load(); errp != nil {
@@ -392,7 +407,7 @@ func (s *Store) Failed() error {
 }
 
 func encodeBatch(info CommitInfo) (*Batch, error) {
-	b := &Batch{Events: info.Events, Rows: make([]Row, 0, len(info.Changes))}
+	b := &Batch{Events: info.Events, Feed: info.Feed, Rows: make([]Row, 0, len(info.Changes))}
 	for _, c := range info.Changes {
 		obj := c.After
 		if obj == nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -153,6 +154,10 @@ type Snapshot struct {
 	reader
 	// Commit is the number of the last commit this snapshot contains.
 	Commit uint64
+	// FeedSeq is the sequence number of the last feed entry this snapshot
+	// reflects: a client that starts from the snapshot follows the feed
+	// after it.
+	FeedSeq uint64
 }
 
 // WriteTxn is a write transaction. It sees its own changes. Everything it
@@ -161,6 +166,7 @@ type WriteTxn struct {
 	reader
 	store  *Store
 	events []audit.Event
+	feed   []FeedEntry
 	now    time.Time
 }
 
@@ -277,4 +283,15 @@ func (w *WriteTxn) Audit(e audit.Event) {
 		e.Time = w.now
 	}
 	w.events = append(w.events, e)
+}
+
+// AppendFeed appends an entry to the change feed in this transaction; its
+// sequence number is assigned when the transaction commits.
+func (w *WriteTxn) AppendFeed(key, typ string, data any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("store: encode feed entry for %s: %w", key, err)
+	}
+	w.feed = append(w.feed, FeedEntry{Time: w.now, Key: key, Type: typ, Data: raw})
+	return nil
 }

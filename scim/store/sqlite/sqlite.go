@@ -49,6 +49,10 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_target ON audit (target_id, seq);
 CREATE INDEX IF NOT EXISTS audit_type ON audit (type, seq);
+CREATE TABLE IF NOT EXISTS feed (
+	seq  INTEGER PRIMARY KEY,
+	data BLOB NOT NULL
+);
 `
 
 // Open opens (creating if needed) the database in dir.
@@ -110,6 +114,11 @@ func (b *Backend) Load(ctx context.Context, fn func(store.Row) error) (store.Loa
 	default:
 		st.LastSeq, st.LastHash = uint64(seq.Int64), hash.String
 	}
+	var feedSeq sql.NullInt64
+	if err := b.reader.QueryRowContext(ctx, `SELECT MAX(seq) FROM feed`).Scan(&feedSeq); err != nil {
+		return st, fmt.Errorf("sqlite: read feed head: %w", err)
+	}
+	st.LastFeedSeq = uint64(feedSeq.Int64)
 	return st, nil
 }
 
@@ -136,6 +145,11 @@ func (b *Backend) Commit(ctx context.Context, batches []*store.Batch) error {
 		return fmt.Errorf("sqlite: prepare audit insert: %w", err)
 	}
 	defer ins.Close()
+	feed, err := tx.PrepareContext(ctx, `INSERT INTO feed (seq, data) VALUES (?, ?)`)
+	if err != nil {
+		return fmt.Errorf("sqlite: prepare feed insert: %w", err)
+	}
+	defer feed.Close()
 	for _, batch := range batches {
 		for _, r := range batch.Rows {
 			if r.Data == nil {
@@ -154,6 +168,15 @@ func (b *Backend) Commit(ctx context.Context, batches []*store.Batch) error {
 			}
 			if _, err := ins.ExecContext(ctx, int64(e.Seq), e.Time.UTC().Format(time.RFC3339Nano), e.Type, e.Actor.Name, e.Target.ID, e.Hash, data); err != nil {
 				return fmt.Errorf("sqlite: append audit event %d: %w", e.Seq, err)
+			}
+		}
+		for _, f := range batch.Feed {
+			data, err := json.Marshal(f)
+			if err != nil {
+				return fmt.Errorf("sqlite: encode feed entry %d: %w", f.Seq, err)
+			}
+			if _, err := feed.ExecContext(ctx, int64(f.Seq), data); err != nil {
+				return fmt.Errorf("sqlite: append feed entry %d: %w", f.Seq, err)
 			}
 		}
 	}
@@ -218,6 +241,35 @@ func (b *Backend) AuditEvents(ctx context.Context, q store.AuditQuery) ([]audit.
 		return nil, fmt.Errorf("sqlite: query audit: %w", err)
 	}
 	return events, nil
+}
+
+// FeedEntries implements store.Backend.
+func (b *Backend) FeedEntries(ctx context.Context, after uint64, limit int) ([]store.FeedEntry, error) {
+	query := `SELECT data FROM feed WHERE seq > ? ORDER BY seq`
+	if limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	rows, err := b.reader.QueryContext(ctx, query, int64(after))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: query feed: %w", err)
+	}
+	defer rows.Close()
+	out := []store.FeedEntry{}
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("sqlite: scan feed entry: %w", err)
+		}
+		var f store.FeedEntry
+		if err := json.Unmarshal(data, &f); err != nil {
+			return nil, fmt.Errorf("sqlite: decode feed entry: %w", err)
+		}
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: query feed: %w", err)
+	}
+	return out, nil
 }
 
 func escapeLike(s string) string {

@@ -70,6 +70,7 @@ func RunTests(t *testing.T, newOpener NewOpener) {
 		{"Tokens", testTokens},
 		{"AuditQuery", testAuditQuery},
 		{"CommitHooksInOrder", testHooks},
+		{"FeedOrderedDurableAndGapless", testFeed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newOpener(t)) })
@@ -415,5 +416,66 @@ func testHooks(t *testing.T, open Opener) {
 		if c != uint64(i+1) {
 			t.Fatalf("hook order %v", commits)
 		}
+	}
+}
+
+func testFeed(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	if s.Read().FeedSeq != 0 {
+		t.Fatalf("empty store feed head = %d", s.Read().FeedSeq)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := s.Write(context.Background(), func(w *store.WriteTxn) error {
+				if err := w.AppendFeed(fmt.Sprint("k", i), "test.a", map[string]int{"n": i}); err != nil {
+					return err
+				}
+				return w.AppendFeed(fmt.Sprint("k", i), "test.b", map[string]int{"n": i})
+			}); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	// A failed write appends nothing.
+	_ = s.Write(context.Background(), func(w *store.WriteTxn) error {
+		_ = w.AppendFeed("x", "test.a", 1)
+		return errors.New("abort")
+	})
+	if got := s.Read().FeedSeq; got != 80 {
+		t.Fatalf("feed head = %d, want 80", got)
+	}
+	s.Close()
+	s = openStore(t, open)
+	defer s.Close()
+	if got := s.Read().FeedSeq; got != 80 {
+		t.Fatalf("feed head after reopen = %d, want 80", got)
+	}
+	mustWrite(t, s, func(w *store.WriteTxn) error { return w.AppendFeed("z", "test.c", "after reopen") })
+	all, err := s.Feed(context.Background(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 81 {
+		t.Fatalf("feed entries = %d, want 81", len(all))
+	}
+	pairs := map[string][]string{}
+	for i, f := range all {
+		if f.Seq != uint64(i+1) {
+			t.Fatalf("entry %d has seq %d: not gapless", i, f.Seq)
+		}
+		pairs[f.Key] = append(pairs[f.Key], f.Type)
+	}
+	for k, types := range pairs {
+		if k != "z" && (len(types) != 2 || types[0] != "test.a" || types[1] != "test.b") {
+			t.Fatalf("entries of one transaction out of order for %s: %v", k, types)
+		}
+	}
+	page, err := s.Feed(context.Background(), 78, 2)
+	if err != nil || len(page) != 2 || page[0].Seq != 79 || page[1].Seq != 80 {
+		t.Fatalf("page after 78 = %+v %v", page, err)
 	}
 }
