@@ -62,6 +62,7 @@ type App struct {
 	GeneratedAdminToken string
 
 	log       *slog.Logger
+	stops     []func() // run first on Close, in reverse order
 	stopRec   context.CancelFunc
 	recDone   chan struct{}
 	closeOnce sync.Once
@@ -135,6 +136,11 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	api.New(api.Options{Store: st, Reconciler: rec, Policy: policyStatus{a.Policies},
 		RequireAdmin: func(h http.Handler) http.Handler { return a.SCIM.RequireToken(store.TokenRoleAdmin, h) },
 	}).Register(router)
+	a.registerReview(router)
+	if err := a.startDelivery(router); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
 	router.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -169,6 +175,9 @@ func (a *App) Close() error {
 }
 
 func (a *App) close() error {
+	for i := len(a.stops) - 1; i >= 0; i-- {
+		a.stops[i]()
+	}
 	if a.stopRec != nil {
 		a.stopRec()
 		<-a.recDone

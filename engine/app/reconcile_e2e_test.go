@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gorilla/mux"
 
 	"github.com/scimd/scimd/audit"
+	"github.com/scimd/scimd/engine/policy"
 	"github.com/scimd/scimd/scim/server"
 	"github.com/scimd/scimd/scim/store"
 	"github.com/scimd/scimd/scim/store/sqlite"
@@ -281,4 +284,53 @@ func TestCrashBetweenCommitAndRoleUpdate(t *testing.T) {
 
 	e.start()
 	e.expect(erin, "admin", true)
+}
+
+func TestPlanListsExactlyTheNewGroupsMembers(t *testing.T) {
+	e := newEnv(t)
+	a1 := e.createUser("p1@example.com", nil)
+	a2 := e.createUser("p2@example.com", nil)
+	other := e.createUser("p3@example.com", nil)
+	e.createGroup("Engineering", a1, a2)
+	e.createGroup("Intercom Viewers", other)
+
+	files := map[string][]byte{}
+	entries, err := os.ReadDir(e.policies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range entries {
+		b, err := os.ReadFile(filepath.Join(e.policies, de.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if de.Name() == "groups.rego" {
+			b = []byte(mapGroup("Engineering", "support")(string(b)))
+		}
+		files[de.Name()] = b
+	}
+	candidate, err := policy.LoadFiles(context.Background(), files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := e.policyRevision()
+	plan, err := e.app.Reconciler.Plan(context.Background(), candidate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range plan.Changes {
+		got[c.ID] = c.To.Role
+	}
+	if len(got) != 2 || got[a1] != "support" || got[a2] != "support" || plan.Granted != 2 || plan.WouldHold {
+		t.Fatalf("plan = %+v", plan)
+	}
+	if len(plan.Groups) != 1 || plan.Groups[0].DisplayName != "Engineering" || !plan.Groups[0].To.Active {
+		t.Fatalf("plan groups = %+v", plan.Groups)
+	}
+	// Nothing was applied.
+	e.expect(a1, "", false)
+	if e.policyRevision() != live {
+		t.Fatal("plan changed the live revision")
+	}
 }

@@ -409,7 +409,7 @@ func (r *Reconciler) evaluate(ctx context.Context, set *policy.Set, snap *store.
 // inputs (drift reverts and approvals).
 func forced(batch []trigger, trig []int) bool {
 	for _, ti := range trig {
-		if k := batch[ti].cause.Kind; k == "drift" || k == "approval" {
+		if k := batch[ti].cause.Kind; k == "drift" || k == "approval" || k == "plan" {
 			return true
 		}
 	}

@@ -1,0 +1,132 @@
+package reconcile
+
+import (
+	"context"
+	"sort"
+
+	"github.com/scimd/scimd/engine/policy"
+	"github.com/scimd/scimd/scim/store"
+)
+
+// Plan is what a candidate policy set would change, against live state.
+type Plan struct {
+	// Revision is the candidate's; LiveRevision the active set's ("" when
+	// none is active).
+	Revision     string `json:"revision"`
+	LiveRevision string `json:"liveRevision"`
+	// Teammates is how many teammates exist now.
+	Teammates int `json:"teammates"`
+	// Changes lists every teammate whose role, access or exclusion would
+	// change, in user id order.
+	Changes []Diff `json:"changes"`
+	// Groups lists the groups whose mapping would change.
+	Groups []GroupChange `json:"groups"`
+	// Granted, Changed and Removed count teammates who would gain access,
+	// change role while keeping access, and lose access: "+N ~M −K".
+	Granted int `json:"granted"`
+	Changed int `json:"changed"`
+	Removed int `json:"removed"`
+	// Demotions counts changes that remove access or lower a role;
+	// WouldHold is whether the mass-change guard would hold the activation.
+	Demotions int  `json:"demotions"`
+	WouldHold bool `json:"wouldHold"`
+	// Errors lists teammates the candidate could not decide.
+	Errors []PlanError `json:"errors"`
+}
+
+// GroupChange is a group whose mapping differs between the live and the
+// candidate policy.
+type GroupChange struct {
+	ID          string       `json:"id"`
+	DisplayName string       `json:"displayName"`
+	From        GroupMapping `json:"from"`
+	To          GroupMapping `json:"to"`
+}
+
+// GroupMapping is whether a policy maps a group, and to which role.
+type GroupMapping struct {
+	Active bool   `json:"active"`
+	Role   string `json:"role,omitempty"`
+}
+
+// PlanError is a teammate the candidate failed to decide.
+type PlanError struct {
+	ID    string `json:"id"`
+	Error string `json:"error"`
+}
+
+// Plan evaluates every teammate against live state with the candidate set
+// and returns the difference from today. Nothing is applied or written.
+func (r *Reconciler) Plan(ctx context.Context, candidate *policy.Set) (*Plan, error) {
+	snap := r.store.Read()
+	live := r.policy.Active()
+	p := &Plan{Revision: candidate.Revision(), Changes: []Diff{}, Groups: []GroupChange{}, Errors: []PlanError{}}
+	if live != nil {
+		p.LiveRevision = live.Revision()
+	}
+	batch := []trigger{{cause: Cause{Kind: "plan"}, all: true}}
+	touched := map[string][]int{}
+	snap.Resources(store.KindUser, func(u *store.Resource) bool {
+		touched[u.ID] = []int{0}
+		return true
+	})
+	snap.Records(TableTeammates, func(id string, _ any) bool {
+		touched[id] = []int{0}
+		p.Teammates++
+		return true
+	})
+	ids := make([]string, 0, len(touched))
+	for id := range touched {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, ev := range r.evaluate(ctx, candidate, snap, ids, touched, batch) {
+		if ev.err != nil {
+			p.Errors = append(p.Errors, PlanError{ID: ev.id, Error: ev.err.Error()})
+			continue
+		}
+		if ev.diff == nil || !ev.diff.From.Exists {
+			continue // unchanged, or a teammate the next reconcile creates anyway
+		}
+		d := *ev.diff
+		p.Changes = append(p.Changes, d)
+		switch {
+		case !d.From.Access && d.To.Access:
+			p.Granted++
+		case d.From.Access && !d.To.Access:
+			p.Removed++
+		default:
+			p.Changed++
+		}
+		if d.Demotion {
+			p.Demotions++
+		}
+	}
+	p.WouldHold = r.threshold.trips(p.Demotions, p.Teammates)
+
+	var groupErr error
+	snap.Resources(store.KindGroup, func(g *store.Resource) bool {
+		in := policy.Group{ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.Name}
+		var from GroupMapping
+		if live != nil {
+			role, active, err := live.Group(ctx, in)
+			if err == nil {
+				from = GroupMapping{Active: active, Role: role}
+			}
+		}
+		role, active, err := candidate.Group(ctx, in)
+		if err != nil {
+			groupErr = err
+			return false
+		}
+		to := GroupMapping{Active: active, Role: role}
+		if from != to {
+			p.Groups = append(p.Groups, GroupChange{ID: g.ID, DisplayName: g.Name, From: from, To: to})
+		}
+		return true
+	})
+	if groupErr != nil {
+		return nil, groupErr
+	}
+	return p, nil
+}
