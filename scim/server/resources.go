@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -221,13 +222,13 @@ func (s *Server) replace(kind store.Kind) http.HandlerFunc {
 					return err
 				}
 			}
-			if sameContent(cur, next) {
-				if mc.empty() {
-					result = cur
-					return nil
-				}
-				next = cur
-			} else if err := tx.PutResource(next); err != nil {
+			if sameContent(cur, next) && mc.empty() {
+				result = cur
+				return nil
+			}
+			// A membership change is a change of the group: it gets a new
+			// version and lastModified, so If-Match protects the members too.
+			if err := tx.PutResource(next); err != nil {
 				return err
 			}
 			tx.Audit(s.event(r, eventType(kind, "replaced"), next, cur, next, mc))
@@ -292,13 +293,14 @@ func (s *Server) patch(kind store.Kind) http.HandlerFunc {
 					return err
 				}
 			}
-			if next == cur && mc.empty() {
-				return nil // a no-op: leave lastModified and the audit log alone
-			}
-			if next != cur {
-				if err := tx.PutResource(next); err != nil {
-					return err
+			if next == cur {
+				if mc.empty() {
+					return nil // a no-op: leave lastModified and the audit log alone
 				}
+				next = touched(cur, tx.Now()) // members changed: a new version of the group
+			}
+			if err := tx.PutResource(next); err != nil {
+				return err
 			}
 			tx.Audit(s.event(r, eventType(kind, "patched"), next, cur, next, mc))
 			result = next
@@ -316,6 +318,34 @@ func (s *Server) patch(kind store.Kind) http.HandlerFunc {
 		}
 		s.respondResource(w, r, http.StatusOK, kind, result)
 	}
+}
+
+// touched returns a copy of r as a new version modified at now.
+func touched(r *store.Resource, now time.Time) *store.Resource {
+	c := r.Clone()
+	c.Modified = now
+	c.Version = r.Version + 1
+	return c
+}
+
+// touchGroups gives a new version to every group, other than deleted, that
+// lost a member with the removed memberships.
+func touchGroups(tx *store.WriteTxn, deleted string, removed []*store.Membership) error {
+	done := map[string]bool{deleted: true}
+	for _, m := range removed {
+		if done[m.GroupID] {
+			continue
+		}
+		done[m.GroupID] = true
+		g, ok := tx.Resource(store.KindGroup, m.GroupID)
+		if !ok {
+			continue
+		}
+		if err := tx.PutResource(touched(g, tx.Now())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func patchError(err error) *Error {
@@ -350,6 +380,9 @@ func (s *Server) delete(kind store.Kind) http.HandlerFunc {
 				if m.GroupID == id {
 					mc.removed = append(mc.removed, m.MemberID)
 				}
+			}
+			if err := touchGroups(tx, id, removed); err != nil {
+				return err
 			}
 			e := s.event(r, eventType(kind, "deleted"), cur, cur, nil, mc)
 			if kind == store.KindUser && len(removed) > 0 {
