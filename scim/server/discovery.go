@@ -11,9 +11,7 @@ import (
 func (s *Server) registerDiscovery(r *mux.Router) {
 	get := func(path string, h http.HandlerFunc) {
 		r.HandleFunc(path, h).Methods(http.MethodGet)
-		r.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, errorf(http.StatusMethodNotAllowed, "", "%s is read-only", path))
-		})
+		r.HandleFunc(path, methodNotAllowed(http.MethodGet))
 	}
 	get("/ServiceProviderConfig", s.serviceProviderConfig)
 	get("/ResourceTypes", s.resourceTypes)

@@ -104,6 +104,12 @@ func (s *Server) Register(r *mux.Router) {
 		scim.HandleFunc(base+"/{id}", s.patch(kind)).Methods(http.MethodPatch)
 		scim.HandleFunc(base+"/{id}", s.delete(kind)).Methods(http.MethodDelete)
 		scim.HandleFunc(base+"/.search", s.notImplemented("POST .search")).Methods(http.MethodPost)
+		// gorilla/mux loses a subrouter's method mismatch when a later route
+		// shares the path prefix, and answers 404; these catch-alls, after
+		// the routes of each path, answer 405 instead.
+		scim.HandleFunc(base, methodNotAllowed(http.MethodGet, http.MethodPost))
+		scim.HandleFunc(base+"/", methodNotAllowed(http.MethodGet))
+		scim.HandleFunc(base+"/{id}", methodNotAllowed(http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete))
 	}
 	s.registerDiscovery(scim)
 	scim.PathPrefix("/Bulk").HandlerFunc(s.notImplemented("Bulk"))
@@ -179,6 +185,14 @@ func (s *Server) baseURL(r *http.Request) string {
 		scheme = p
 	}
 	return scheme + "://" + r.Host + BasePath
+}
+
+// methodNotAllowed answers 405 with the methods the path allows.
+func methodNotAllowed(allowed ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, errorf(http.StatusMethodNotAllowed, "", "%s is not allowed on %s", r.Method, r.URL.Path))
+	}
 }
 
 func (s *Server) notImplemented(what string) http.HandlerFunc {
