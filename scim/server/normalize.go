@@ -50,6 +50,7 @@ func decodeResource(rt *schema.ResourceType, body map[string]any) (*decoded, *Er
 	d := &decoded{Attrs: map[string]any{}}
 	isGroup := rt == schema.GroupType
 	for key, raw := range body {
+		key = trimCoreURN(rt, key) // urnQualifiedAttributes
 		lower := strings.ToLower(key)
 		switch {
 		case lower == "schemas" || lower == "id" || lower == "meta":
@@ -104,8 +105,8 @@ func decodeResource(rt *schema.ResourceType, body map[string]any) (*decoded, *Er
 }
 
 // decodeURNKey handles a top-level key that starts with "urn:": an extension
-// object, a URN-qualified extension attribute, a URN-qualified core
-// attribute, or an unknown schema (ignored).
+// object, a URN-qualified extension attribute, or an unknown schema
+// (ignored). Core-qualified keys are unqualified before (trimCoreURN).
 func decodeURNKey(rt *schema.ResourceType, attrs map[string]any, key string, raw any) *Error {
 	if ext := rt.Extension(key); ext != nil {
 		if raw == nil {
@@ -156,19 +157,18 @@ func decodeURNKey(rt *schema.ResourceType, attrs map[string]any, key string, raw
 			return nil
 		}
 	}
+	return nil // ignoreUnknownAttributes: a schema scimd does not serve
+}
+
+// trimCoreURN turns a key qualified with the core schema URN
+// ("urn:…:core:2.0:Group:members") into the plain attribute name, so that it
+// is decoded exactly like the unqualified key.
+func trimCoreURN(rt *schema.ResourceType, key string) string {
 	core := rt.Core.ID
 	if len(key) > len(core)+1 && strings.EqualFold(key[:len(core)], core) && key[len(core)] == ':' {
-		a := rt.Core.Attr(key[len(core)+1:])
-		if a == nil || a.Mutability == "readOnly" || a.Mutability == "writeOnly" {
-			return nil
-		}
-		nv, err := normalizeValue(a, raw, a.Name)
-		if err != nil || nv == nil {
-			return err
-		}
-		attrs[a.Name] = nv
+		return key[len(core)+1:]
 	}
-	return nil // ignoreUnknownAttributes: a schema scimd does not serve
+	return key
 }
 
 // normalizeValue converts a JSON value to the attribute's type, applying the
