@@ -334,7 +334,7 @@ func (n *native) decide(in policy.TeammateInput) policy.Decision {
 func TestNativeFloorAgrees(t *testing.T) {
 	s := benchSet(t)
 	n := newNative(nil)
-	for i := range 2000 {
+	for i := range 500 {
 		in := benchInput(i)
 		switch i % 10 {
 		case 1:

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -193,7 +194,7 @@ func toValue(x any, depth int) (ast.Value, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encode %T: %w", x, err)
 		}
-		v, err := ast.ValueFromReader(bytesReader(b))
+		v, err := ast.ValueFromReader(bytes.NewReader(b))
 		if err != nil {
 			return nil, fmt.Errorf("decode %T: %w", x, err)
 		}

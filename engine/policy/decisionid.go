@@ -1,13 +1,9 @@
 package policy
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
 )
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 // newDecisionID returns a random RFC 4122 version 4 UUID, as OPA uses for
 // decision ids.
