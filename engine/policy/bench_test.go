@@ -354,3 +354,17 @@ func TestNativeFloorAgrees(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkGate is the full gate on the default policy: read, parse,
+// compile, run its tests, prepare, check the contract.
+func BenchmarkGate(b *testing.B) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		if _, err := policy.LoadDir(ctx, defaultPolicies); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, cpu0)
+}

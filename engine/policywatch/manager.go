@@ -45,7 +45,7 @@ type Options struct {
 	// OnActivate is called with each newly activated set, synchronously
 	// and in activation order (no other reload runs meanwhile), so it should
 	// hand long work, such as re-evaluating every teammate, to another
-	// goroutine.
+	// goroutine. It must not call Reload, which would wait for itself.
 	OnActivate func(ctx context.Context, s *policy.Set)
 	// Debounce is the quiet period after the last file event before a
 	// reload; 0 means DefaultDebounce.
