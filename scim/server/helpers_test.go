@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -427,13 +426,4 @@ func (ts *testServer) with(t testing.TB) *testServer {
 	c := *ts
 	c.t = t
 	return &c
-}
-
-// knownBug skips a test that documents a bug outside this package, unless
-// SCIMD_KNOWN_BUGS=1.
-func knownBug(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("SCIMD_KNOWN_BUGS") != "1" {
-		t.Skip("known bug (set SCIMD_KNOWN_BUGS=1 to run): " + why)
-	}
 }

@@ -394,7 +394,6 @@ func mustRaw(t *testing.T, r *response, key string) []byte {
 // (strings.ToLower), so both can be created, and `userName eq "sam"` finds
 // one of them through the index but both through a scan.
 func TestUserNameFoldingConsistency(t *testing.T) {
-	knownBug(t, "scim/store name index folds with strings.ToLower, scim/filter eq with strings.EqualFold")
 	ts := newTestServer(t)
 	ts.createUser("sam")
 	r := ts.do(http.MethodPost, "/Users", userBody("ſam"))

@@ -20,7 +20,7 @@ func resourceTable(name string) *memdb.TableSchema {
 		Name: name,
 		Indexes: map[string]*memdb.IndexSchema{
 			"id":         {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
-			"name":       {Name: "name", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Name", Lowercase: true}},
+			"name":       {Name: "name", Unique: true, Indexer: foldedNameIndex{}},
 			"externalId": {Name: "externalId", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "ExternalID"}},
 		},
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -26,9 +25,10 @@ func (r reader) Resource(k Kind, id string) (*Resource, bool) {
 }
 
 // ResourceByName returns the resource of kind k whose userName or
-// displayName equals name, compared case-insensitively.
+// displayName equals name, compared case-insensitively (as
+// strings.EqualFold does).
 func (r reader) ResourceByName(k Kind, name string) (*Resource, bool) {
-	raw, err := r.txn.First(kindTable(k), "name", strings.ToLower(name))
+	raw, err := r.txn.First(kindTable(k), "name", name)
 	if err != nil || raw == nil {
 		return nil, false
 	}
