@@ -313,9 +313,8 @@ func (r *Reconciler) process(ctx context.Context, batch []trigger) error {
 
 	evals := r.evaluate(ctx, set, snap, ids, touched, batch)
 
-	// The guard, per trigger.
-	total := 0
-	snap.Records(TableTeammates, func(string, any) bool { total++; return true })
+	// The guard, per trigger. Counting teammates is a scan, so it is done
+	// only when some trigger demotes more than the absolute threshold.
 	held := map[int]bool{}
 	demotions := map[int]int{}
 	for _, ev := range evals {
@@ -325,8 +324,16 @@ func (r *Reconciler) process(ctx context.Context, batch []trigger) error {
 			}
 		}
 	}
+	total := -1
 	for ti, n := range demotions {
-		if !batch[ti].bypassGuard && r.threshold.trips(n, total) {
+		if batch[ti].bypassGuard || n <= r.threshold.Count {
+			continue
+		}
+		if total < 0 {
+			total = 0
+			snap.Records(TableTeammates, func(string, any) bool { total++; return true })
+		}
+		if r.threshold.trips(n, total) {
 			held[ti] = true
 		}
 	}
