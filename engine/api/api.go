@@ -236,16 +236,14 @@ func (a *API) approve(w http.ResponseWriter, r *http.Request) { a.decide(true)(w
 func (a *API) reject(w http.ResponseWriter, r *http.Request)  { a.decide(false)(w, r) }
 
 // auditEvents serves GET /api/v1/audit?teammate=&group=&type=&actor=&after=&since=&until=&limit=
-// with cursor paging: "next" is the "after" of the next page.
+// with cursor paging: "next" is the "after" of the next page. teammate is
+// a user id or userName, group a group id or displayName; see queryAudit
+// for what they select.
 func (a *API) auditEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	aq := store.AuditQuery{Actor: q.Get("actor"), Limit: 100}
-	if v := q.Get("teammate"); v != "" {
-		aq.TargetID = v
-	}
-	if v := q.Get("group"); v != "" {
-		aq.TargetID = v
-	}
+	teammate := resolveUser(a.opts.Store, q.Get("teammate"))
+	group := resolveGroup(a.opts.Store, q.Get("group"))
 	if v := q.Get("type"); v != "" {
 		aq.Types = strings.Split(v, ",")
 	}
@@ -278,7 +276,7 @@ func (a *API) auditEvents(w http.ResponseWriter, r *http.Request) {
 			*p.dst = t
 		}
 	}
-	events, err := a.opts.Store.AuditEvents(r.Context(), aq)
+	events, err := queryAudit(r.Context(), a.opts.Store, aq, teammate, group)
 	if err != nil {
 		writeErr(w, http.StatusInternalServerError, err.Error())
 		return
