@@ -1,0 +1,145 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scimd/scimd/engine/reconcile"
+	"github.com/scimd/scimd/engine/review"
+)
+
+func newChangesCmd() *cobra.Command {
+	var serverAddr, token string
+	cmd := &cobra.Command{
+		Use:   "changes",
+		Short: "List, approve or reject changes held by the mass-change guard",
+		Long: `A single trigger (a policy reload, one SCIM request) that would remove access
+from or demote more teammates than the guard's threshold is held as a
+pending change: nobody in it changes until an admin approves it (the
+changes are applied) or rejects it (the teammates keep their state).`,
+	}
+	addClientFlags(cmd, &serverAddr, &token)
+
+	var state, format string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List held changes (pending by default)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(format, formatTable, formatJSON); err != nil {
+				return err
+			}
+			c, err := newAdminClient(serverAddr, token)
+			if err != nil {
+				return err
+			}
+			status, body, err := c.call(cmd.Context(), http.MethodGet, "/api/v1/changes?state="+url.QueryEscape(state), nil)
+			if err != nil {
+				return err
+			}
+			if status != http.StatusOK {
+				return apiError(status, body)
+			}
+			if format == formatJSON {
+				return writeIndented(cmd.OutOrStdout(), body)
+			}
+			var out struct {
+				Changes []reconcile.PendingChange `json:"changes"`
+			}
+			if err := json.Unmarshal(body, &out); err != nil {
+				return fmt.Errorf("decode changes: %w", err)
+			}
+			return writeChanges(cmd.OutOrStdout(), out.Changes)
+		},
+	}
+	list.Flags().StringVar(&state, "state", reconcile.ChangePending, "pending, approved, rejected or all")
+	list.Flags().StringVar(&format, "format", formatTable, "output format: table or json")
+
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show every teammate change a held change contains",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newAdminClient(serverAddr, token)
+			if err != nil {
+				return err
+			}
+			var ch reconcile.PendingChange
+			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/changes/"+url.PathEscape(args[0]), nil, &ch); err != nil {
+				return err
+			}
+			return writeChange(cmd.OutOrStdout(), &ch)
+		},
+	}
+	decide := func(verb, past string) *cobra.Command {
+		return &cobra.Command{
+			Use:   verb + " ID",
+			Short: map[string]string{"approve": "Approve a held change: its teammate changes are applied", "reject": "Reject a held change: its teammates keep their state"}[verb],
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, err := newAdminClient(serverAddr, token)
+				if err != nil {
+					return err
+				}
+				var ch reconcile.PendingChange
+				if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/changes/"+url.PathEscape(args[0])+"/"+verb, nil, &ch); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s change %s (%d teammate changes, %d demotions)\n", past, ch.ID, len(ch.Changes), ch.Demotions)
+				return nil
+			},
+		}
+	}
+	cmd.AddCommand(list, show, decide("approve", "approved"), decide("reject", "rejected"))
+	return cmd
+}
+
+func triggerText(c reconcile.Cause) string {
+	s := c.Kind
+	if c.Actor != "" {
+		s += " by " + c.Actor
+	}
+	if c.Revision != "" {
+		s += " (policy " + c.Revision + ")"
+	}
+	return s
+}
+
+func writeChanges(w io.Writer, changes []reconcile.PendingChange) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tCREATED\tTRIGGER\tCHANGES\tDEMOTIONS\tDECIDED BY")
+	for _, c := range changes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d of %d\t%s\n", c.ID, c.State, c.Created.UTC().Format(time.RFC3339),
+			triggerText(c.Trigger), len(c.Changes), c.Demotions, c.Teammates, c.DecidedBy)
+	}
+	return tw.Flush()
+}
+
+func writeChange(w io.Writer, c *reconcile.PendingChange) error {
+	fmt.Fprintf(w, "change %s: %s, held %s\n  trigger:   %s\n  demotions: %d of %d teammates\n", c.ID, c.State,
+		c.Created.UTC().Format(time.RFC3339), triggerText(c.Trigger), c.Demotions, c.Teammates)
+	if c.DecidedBy != "" {
+		fmt.Fprintf(w, "  decided:   by %s at %s\n", c.DecidedBy, c.Decided.UTC().Format(time.RFC3339))
+	}
+	if len(c.Deferred) > 0 {
+		fmt.Fprintf(w, "  deferred:  %d teammates wait behind it\n", len(c.Deferred))
+	}
+	fmt.Fprintf(w, "\nChanges (%d):\n", len(c.Changes))
+	for _, d := range c.Changes {
+		mark := "~"
+		if d.Demotion {
+			mark = "-"
+		}
+		if _, err := fmt.Fprintf(w, "  %s %s\n", mark, review.DiffText(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

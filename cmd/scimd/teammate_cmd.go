@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scimd/scimd/engine/reconcile"
+	"github.com/scimd/scimd/engine/review"
+)
+
+// teammateDoc is a teammate as the admin API shows it.
+type teammateDoc struct {
+	ID          string                  `json:"id"`
+	UserName    string                  `json:"userName"`
+	Role        *string                 `json:"role"`
+	Access      bool                    `json:"access"`
+	Excluded    bool                    `json:"excluded"`
+	Reasons     []string                `json:"reasons"`
+	Revision    string                  `json:"revision"`
+	DecisionID  string                  `json:"decisionId"`
+	ChangedAt   time.Time               `json:"changedAt"`
+	Groups      []string                `json:"groups"`
+	Manual      *reconcile.ManualChange `json:"manual"`
+	UserDeleted bool                    `json:"userDeleted"`
+	Decision    *reconcile.DecisionView `json:"decision"`
+}
+
+func (t teammateDoc) role() string {
+	if t.Role == nil || *t.Role == "" {
+		return "none"
+	}
+	return *t.Role
+}
+
+// historyDoc is GET /api/v1/teammates/{id}/history.
+type historyDoc struct {
+	ID       string                `json:"id"`
+	Teammate *teammateDoc          `json:"teammate"`
+	History  []review.HistoryEntry `json:"history"`
+}
+
+func newTeammateCmd() *cobra.Command {
+	var serverAddr, token string
+	cmd := &cobra.Command{
+		Use:     "teammate",
+		Aliases: []string{"teammates"},
+		Short:   "Show teammates: their role, access, why, and the history of their changes",
+	}
+	addClientFlags(cmd, &serverAddr, &token)
+
+	var format string
+	show := &cobra.Command{
+		Use:   "show ID|USERNAME",
+		Short: "Show a teammate's role and access, why, and its history of changes with their causes",
+		Long: `Shows a teammate's current role and access, the reasons and policy revision
+of the decision that set them, and, from the audit log, every change of its
+role, access or exclusion, oldest first, with what caused it (the identity
+provider's request, a policy activation, a manual change, an approval).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format, formatText, formatJSON); err != nil {
+				return err
+			}
+			c, err := newAdminClient(serverAddr, token)
+			if err != nil {
+				return err
+			}
+			status, body, err := c.call(cmd.Context(), http.MethodGet, "/api/v1/teammates/"+url.PathEscape(args[0])+"/history", nil)
+			if err != nil {
+				return err
+			}
+			if status != http.StatusOK {
+				return fmt.Errorf("teammate %s: %w", args[0], apiError(status, body))
+			}
+			if format == formatJSON {
+				return writeIndented(cmd.OutOrStdout(), body)
+			}
+			var doc historyDoc
+			if err := json.Unmarshal(body, &doc); err != nil {
+				return fmt.Errorf("teammate %s: decode: %w", args[0], err)
+			}
+			return writeTeammate(cmd.OutOrStdout(), &doc)
+		},
+	}
+	show.Flags().StringVar(&format, "format", formatText, "output format: text or json")
+
+	var role, group, access, listFormat string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List teammates with their role and access",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(listFormat, formatTable, formatJSON); err != nil {
+				return err
+			}
+			c, err := newAdminClient(serverAddr, token)
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			for k, v := range map[string]string{"role": role, "group": group, "access": access} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			path := "/api/v1/teammates"
+			if len(q) > 0 {
+				path += "?" + q.Encode()
+			}
+			status, body, err := c.call(cmd.Context(), http.MethodGet, path, nil)
+			if err != nil {
+				return err
+			}
+			if status != http.StatusOK {
+				return apiError(status, body)
+			}
+			if listFormat == formatJSON {
+				return writeIndented(cmd.OutOrStdout(), body)
+			}
+			var out struct {
+				Teammates []teammateDoc `json:"teammates"`
+			}
+			if err := json.Unmarshal(body, &out); err != nil {
+				return fmt.Errorf("decode teammates: %w", err)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "USERNAME\tROLE\tACCESS\tEXCLUDED\tGROUPS\tID")
+			for _, t := range out.Teammates {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.UserName, t.role(), yesNo(t.Access), yesNo(t.Excluded),
+					strings.Join(t.Groups, ", "), t.ID)
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().StringVar(&role, "role", "", "only teammates with this role")
+	list.Flags().StringVar(&group, "group", "", "only members of this group (id or displayName)")
+	list.Flags().StringVar(&access, "access", "", "only teammates with (true) or without (false) access")
+	list.Flags().StringVar(&listFormat, "format", formatTable, "output format: table or json")
+
+	cmd.AddCommand(show, list)
+	return cmd
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// writeTeammate prints a teammate and its history for a terminal.
+func writeTeammate(w io.Writer, doc *historyDoc) error {
+	bw := bufio.NewWriter(w)
+	if t := doc.Teammate; t != nil {
+		fmt.Fprintf(bw, "%s (id %s)\n", t.UserName, t.ID)
+		fmt.Fprintf(bw, "  role:      %s\n", t.role())
+		fmt.Fprintf(bw, "  access:    %s\n", yesNo(t.Access))
+		fmt.Fprintf(bw, "  excluded:  %s\n", yesNo(t.Excluded))
+		if t.UserDeleted {
+			fmt.Fprintln(bw, "  user:      deleted in the identity provider (kept: excluded)")
+		}
+		groups := "none"
+		if len(t.Groups) > 0 {
+			groups = strings.Join(t.Groups, ", ")
+		}
+		fmt.Fprintf(bw, "  groups:    %s\n", groups)
+		fmt.Fprintf(bw, "  why:       %s\n", strings.Join(t.Reasons, "; "))
+		decided := "policy " + firstNonEmpty(t.Revision, "(none)")
+		if t.DecisionID != "" {
+			decided += ", decision " + t.DecisionID
+		}
+		if !t.ChangedAt.IsZero() {
+			decided += ", last changed " + t.ChangedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(bw, "  decided:   %s\n", decided)
+		if d := t.Decision; d != nil && d.Revision != t.Revision {
+			fmt.Fprintf(bw, "  latest:    policy %s kept it (decision %s at %s): %s\n", d.Revision, d.DecisionID,
+				d.At.UTC().Format(time.RFC3339), strings.Join(d.Reasons, "; "))
+		}
+		if m := t.Manual; m != nil {
+			fmt.Fprintf(bw, "  manual:    role set to %q by %s at %s\n", m.Role, m.Actor, m.At.UTC().Format(time.RFC3339))
+		}
+	} else {
+		fmt.Fprintf(bw, "%s: no longer a teammate (deleted)\n", doc.ID)
+	}
+	fmt.Fprintln(bw, "\nHistory (oldest first):")
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return review.WriteHistoryText(w, doc.History)
+}
