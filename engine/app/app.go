@@ -45,6 +45,8 @@ type Config struct {
 	// ProcessMetrics adds Go runtime and process collectors (the binary
 	// does; tests running several apps in one process do not).
 	ProcessMetrics bool
+	// Delivery tunes webhook delivery (retries, backoff, timeouts).
+	Delivery DeliveryConfig
 }
 
 // App is a running scimd.
@@ -85,7 +87,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	started := time.Now()
-	st, err := store.Open(ctx, store.Options{Backend: backend, Logger: log, Registerer: reg, Records: reconcile.Records()})
+	st, err := store.Open(ctx, store.Options{Backend: backend, Logger: log, Registerer: reg, Records: records()})
 	if err != nil {
 		backend.Close()
 		return nil, err
@@ -137,7 +139,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		RequireAdmin: func(h http.Handler) http.Handler { return a.SCIM.RequireToken(store.TokenRoleAdmin, h) },
 	}).Register(router)
 	a.registerReview(router)
-	if err := a.startDelivery(router); err != nil {
+	if err := a.startDelivery(router, cfg.Delivery); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("delivery: %w", err)
 	}

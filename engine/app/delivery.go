@@ -1,8 +1,39 @@
 package app
 
-import "github.com/gorilla/mux"
+import (
+	"fmt"
+	"maps"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/scimd/scimd/engine/delivery"
+	"github.com/scimd/scimd/engine/reconcile"
+	"github.com/scimd/scimd/scim/store"
+)
+
+// DeliveryConfig tunes webhook delivery (Config.Delivery); zero fields take
+// the defaults of package delivery.
+type DeliveryConfig = delivery.Config
+
+// records returns the decoders of every component's record tables.
+func records() map[string]store.RecordDecoder {
+	out := reconcile.Records()
+	maps.Copy(out, delivery.Records())
+	return out
+}
 
 // startDelivery mounts the change feed and webhook endpoints and starts the
-// webhook dispatcher; stop functions go to a.stops. It is the wiring point
-// for delivery.
-func (a *App) startDelivery(r *mux.Router) error { return nil }
+// webhook dispatcher; its stop function goes to a.stops.
+func (a *App) startDelivery(r *mux.Router, cfg DeliveryConfig) error {
+	svc, err := delivery.New(delivery.Options{
+		Store: a.Store, Config: cfg, Logger: a.log, Registerer: a.Registry,
+		RequireAdmin: func(h http.Handler) http.Handler { return a.SCIM.RequireToken(store.TokenRoleAdmin, h) },
+	})
+	if err != nil {
+		return fmt.Errorf("delivery: %w", err)
+	}
+	svc.Register(r)
+	a.stops = append(a.stops, svc.Start())
+	return nil
+}
