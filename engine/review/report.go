@@ -200,11 +200,11 @@ func WriteReportMarkdown(w io.Writer, r *Report) error {
 		}
 		fmt.Fprint(bw, "| Teammate | Role | Access | Why |\n|---|---|---|---|\n")
 		for _, t := range list {
-			why := joinReasons(t.Reasons)
+			why := t.Reasons
 			if t.Manual {
-				why = "set by hand; " + why
+				why = append([]string{"set by hand"}, why...)
 			}
-			fmt.Fprintf(bw, "| %s | %s | %s | %s |\n", mdCell(t.UserName), mdCell(orDefault(t.Role, "none")), yesNo(t.Access), mdCell(why))
+			fmt.Fprintf(bw, "| %s | %s | %s | %s |\n", mdCell(t.UserName), mdCell(orDefault(t.Role, "none")), yesNo(t.Access), mdCell(joinReasons(why)))
 		}
 	}
 	writeTeammateTable("Excluded from provisioning", "Nobody is excluded.", r.Excluded)
