@@ -44,7 +44,8 @@ func LoadFiles(ctx context.Context, files map[string][]byte) (*Set, error) {
 }
 
 // Build runs the gate on src: parse, built-in scan, strict compile, tests,
-// contract. It returns the prepared Set, or a *RefusedError.
+// contract. It returns the prepared Set, or a *RefusedError. Any other
+// error means ctx ended before the gate could decide.
 func Build(ctx context.Context, src *Source, opts BuildOptions) (*Set, error) {
 	digest := src.Digest()
 	rev := revision(digest, src.Commit)
@@ -106,10 +107,17 @@ func Build(ctx context.Context, src *Source, opts BuildOptions) (*Set, error) {
 		tests:    tests,
 	}
 	rolesTerm, err := s.prepare(ctx, compiler, store)
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return nil, fmt.Errorf("policy %s: %w", rev, ctxErr)
+	}
 	if err != nil {
 		return nil, refuse(StageCompile, rev, problemsOf(err)...)
 	}
-	if ps := s.checkContract(ctx, compiler, rolesTerm); len(ps) > 0 {
+	ps := s.checkContract(ctx, compiler, rolesTerm)
+	if ctxErr := ctx.Err(); ctxErr != nil { // probes failed because ctx ended
+		return nil, fmt.Errorf("policy %s: %w", rev, ctxErr)
+	}
+	if len(ps) > 0 {
 		return nil, &RefusedError{Stage: StageContract, Revision: rev, Problems: ps, Tests: tests}
 	}
 	return s, nil

@@ -180,3 +180,16 @@ func TestCapabilities(t *testing.T) {
 		}
 	}
 }
+
+// A gate cut short by its context decides nothing: the error is not a
+// refusal, so nothing is audited as refused during shutdown.
+func TestBuildCanceled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	src, _ := policy.NewSource(policytest.Minimal())
+	_, err := policy.Build(ctx, src, policy.BuildOptions{})
+	var re *policy.RefusedError
+	if err == nil || errors.As(err, &re) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Build with a canceled context = %v; want context.Canceled, not a refusal", err)
+	}
+}
