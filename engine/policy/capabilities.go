@@ -7,17 +7,15 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// alsoDisallowed lists deterministic built-ins that are refused anyway:
-// trace writes to evaluation traces that scimd never shows.
-var alsoDisallowed = []string{"trace"}
-
 // disallowed reports whether scimd refuses a built-in: every built-in OPA
 // marks non-deterministic (http.send, time.now_ns, rand.intn,
 // net.lookup_ip_addr, uuid.rfc4122, opa.runtime, io.jwt.decode_verify,
 // json.match_schema, …) and trace. A decision must be a pure function of
 // its input, or re-evaluating only the affected teammates would be unsound.
 func disallowed(b *ast.Builtin) bool {
-	return b.Nondeterministic || slices.Contains(alsoDisallowed, b.Name)
+	// trace is deterministic but writes to evaluation traces scimd never
+	// shows; it is refused too.
+	return b.Nondeterministic || b.Name == "trace"
 }
 
 // Capabilities returns OPA's capabilities for this version minus the

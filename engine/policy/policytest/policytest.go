@@ -74,25 +74,27 @@ func Replace(files map[string][]byte, name, old, new string) map[string][]byte {
 	return out
 }
 
-// Broken policy sets, one per refusal cause.
-var (
-	// SyntaxError does not parse.
-	SyntaxError = func() map[string][]byte {
-		return Replace(Minimal(), "policy.rego", `marker := "v1"`, `marker := "v1" +`)
-	}
-	// FailingTest has a test that fails: test_admins_get_admin, policy_test.rego:5.
-	FailingTest = func() map[string][]byte {
-		return Replace(Minimal(), "policy_test.rego", `scimd.teammate.role == "admin"`, `scimd.teammate.role == "viewer"`)
-	}
-	// ContractBreak maps a group to a role outside data.scimd.roles.
-	ContractBreak = func() map[string][]byte {
-		return Replace(Minimal(), "policy.rego", `"Viewers": "viewer"`, `"Viewers": "superuser"`)
-	}
-	// HTTPSend calls http.send at policy.rego:7.
-	HTTPSend = func() map[string][]byte {
-		return Replace(Minimal(), "policy.rego", `marker := "v1"`, `marker := http.send({"method": "GET", "url": "https://example.com"}).body`)
-	}
-)
+// SyntaxError returns a set that does not parse.
+func SyntaxError() map[string][]byte {
+	return Replace(Minimal(), "policy.rego", `marker := "v1"`, `marker := "v1" +`)
+}
+
+// FailingTest returns a set with a failing test: test_admins_get_admin,
+// policy_test.rego:5.
+func FailingTest() map[string][]byte {
+	return Replace(Minimal(), "policy_test.rego", `scimd.teammate.role == "admin"`, `scimd.teammate.role == "viewer"`)
+}
+
+// ContractBreak returns a set that maps a group to a role outside
+// data.scimd.roles (policy.rego:5).
+func ContractBreak() map[string][]byte {
+	return Replace(Minimal(), "policy.rego", `"Viewers": "viewer"`, `"Viewers": "superuser"`)
+}
+
+// HTTPSend returns a set that calls http.send at policy.rego:7.
+func HTTPSend() map[string][]byte {
+	return Replace(Minimal(), "policy.rego", `marker := "v1"`, `marker := http.send({"method": "GET", "url": "https://example.com"}).body`)
+}
 
 // WriteDir writes files (slash-separated relative paths) under dir,
 // creating directories as needed.
