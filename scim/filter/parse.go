@@ -25,6 +25,14 @@ type Filter struct {
 // Parse parses a SCIM filter (RFC 7644 §3.4.2.2) with IdP tolerance (see
 // [Rule]). Errors are *Error of kind KindInvalidFilter.
 func Parse(expr string) (*Filter, error) {
+	if f, ok := parseSimple(expr); ok {
+		return f, nil
+	}
+	return parseGeneral(expr)
+}
+
+// parseGeneral is Parse through filter-parser, for every filter.
+func parseGeneral(expr string) (*Filter, error) {
 	p := newParser(expr, KindInvalidFilter)
 	root, err := p.parseFilter(expr)
 	if err != nil {
