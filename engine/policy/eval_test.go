@@ -201,8 +201,15 @@ func TestTeammateBatch(t *testing.T) {
 	var inputs []policy.TeammateInput
 	for i := range 300 {
 		u := user(fmt.Sprint("u", i))
-		if i%97 == 0 {
+		switch {
+		case i%97 == 0:
 			u["bad"] = math.NaN()
+		case i%7 == 0:
+			u["active"] = false
+		case i%11 == 0:
+			u["userName"] = "breakglass@example.com"
+		case i%13 == 0:
+			u[policy.EnterpriseUserURN] = map[string]any{"department": "Support"}
 		}
 		inputs = append(inputs, policy.TeammateInput{User: u, Groups: groups[i%len(groups)]})
 	}
@@ -216,7 +223,7 @@ func TestTeammateBatch(t *testing.T) {
 			if (errs[i] != nil) != (wantErr != nil) {
 				t.Fatalf("workers=%d, input %d: err %v, want %v", workers, i, errs[i], wantErr)
 			}
-			if ds[i].Role != want.Role || ds[i].Access != want.Access || !reflect.DeepEqual(ds[i].Reasons, want.Reasons) || ds[i].Revision != s.Revision() {
+			if ds[i].Role != want.Role || ds[i].Access != want.Access || ds[i].Excluded != want.Excluded || !reflect.DeepEqual(ds[i].Reasons, want.Reasons) || ds[i].Revision != s.Revision() || ds[i].DecisionID == "" {
 				t.Fatalf("workers=%d, input %d: %+v, want %+v", workers, i, ds[i], want)
 			}
 		}
