@@ -27,6 +27,8 @@ type Backend struct {
 	writer *sql.DB
 	reader *sql.DB
 	path   string
+	// Statements of Commit, prepared once on the writer's one connection.
+	upsert, del, audit, feed *sql.Stmt
 }
 
 var _ store.Backend = (*Backend)(nil)
@@ -57,11 +59,17 @@ CREATE TABLE IF NOT EXISTS feed (
 
 // Open opens (creating if needed) the database in dir.
 func Open(ctx context.Context, dir string) (*Backend, error) {
+	return open(ctx, dir, "FULL")
+}
+
+// open is Open with the given synchronous mode. Only FULL is durable; the
+// benchmarks use OFF as the no-fsync floor.
+func open(ctx context.Context, dir, synchronous string) (*Backend, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create data directory %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
-	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(OFF)"
+	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(" + synchronous + ")&_pragma=busy_timeout(10000)&_pragma=foreign_keys(OFF)"
 	writer, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -78,7 +86,23 @@ func Open(ctx context.Context, dir string) (*Backend, error) {
 		return nil, fmt.Errorf("sqlite: open reader %s: %w", path, err)
 	}
 	reader.SetMaxOpenConns(4)
-	return &Backend{writer: writer, reader: reader, path: path}, nil
+	b := &Backend{writer: writer, reader: reader, path: path}
+	for _, st := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&b.upsert, `INSERT INTO objects (tbl, key, data) VALUES (?, ?, ?)
+		ON CONFLICT (tbl, key) DO UPDATE SET data = excluded.data`},
+		{&b.del, `DELETE FROM objects WHERE tbl = ? AND key = ?`},
+		{&b.audit, `INSERT INTO audit (seq, time, type, actor, target_id, hash, data) VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&b.feed, `INSERT INTO feed (seq, data) VALUES (?, ?)`},
+	} {
+		if *st.stmt, err = writer.PrepareContext(ctx, st.sql); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("sqlite: prepare %q: %w", st.sql, err)
+		}
+	}
+	return b, nil
 }
 
 // Path is the database file.
@@ -129,27 +153,12 @@ func (b *Backend) Commit(ctx context.Context, batches []*store.Batch) error {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	upsert, err := tx.PrepareContext(ctx, `INSERT INTO objects (tbl, key, data) VALUES (?, ?, ?)
-		ON CONFLICT (tbl, key) DO UPDATE SET data = excluded.data`)
-	if err != nil {
-		return fmt.Errorf("sqlite: prepare upsert: %w", err)
-	}
-	defer upsert.Close()
-	del, err := tx.PrepareContext(ctx, `DELETE FROM objects WHERE tbl = ? AND key = ?`)
-	if err != nil {
-		return fmt.Errorf("sqlite: prepare delete: %w", err)
-	}
-	defer del.Close()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO audit (seq, time, type, actor, target_id, hash, data) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("sqlite: prepare audit insert: %w", err)
-	}
-	defer ins.Close()
-	feed, err := tx.PrepareContext(ctx, `INSERT INTO feed (seq, data) VALUES (?, ?)`)
-	if err != nil {
-		return fmt.Errorf("sqlite: prepare feed insert: %w", err)
-	}
-	defer feed.Close()
+	// The statements were prepared on the writer's only connection, which
+	// the transaction holds: StmtContext reuses them.
+	upsert := tx.StmtContext(ctx, b.upsert)
+	del := tx.StmtContext(ctx, b.del)
+	ins := tx.StmtContext(ctx, b.audit)
+	feed := tx.StmtContext(ctx, b.feed)
 	for _, batch := range batches {
 		for _, r := range batch.Rows {
 			if r.Data == nil {
@@ -279,6 +288,11 @@ func escapeLike(s string) string {
 
 // Close implements store.Backend.
 func (b *Backend) Close() error {
+	for _, st := range []*sql.Stmt{b.upsert, b.del, b.audit, b.feed} {
+		if st != nil {
+			st.Close()
+		}
+	}
 	errR := b.reader.Close()
 	errW := b.writer.Close()
 	if errW != nil {
