@@ -1,7 +1,6 @@
 package app
 
 import (
-	"fmt"
 	"maps"
 	"net/http"
 
@@ -31,7 +30,7 @@ func (a *App) startDelivery(r *mux.Router, cfg DeliveryConfig) error {
 		RequireAdmin: func(h http.Handler) http.Handler { return a.SCIM.RequireToken(store.TokenRoleAdmin, h) },
 	})
 	if err != nil {
-		return fmt.Errorf("delivery: %w", err)
+		return err
 	}
 	svc.Register(r)
 	a.stops = append(a.stops, svc.Start())

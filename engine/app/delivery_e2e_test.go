@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -890,5 +892,103 @@ func TestBadWebhookRegistrations(t *testing.T) {
 	created, deleted := e.audit("type=webhook.created"), e.audit("type=webhook.deleted")
 	if len(created) != 1 || len(deleted) != 1 || created[0].Actor.Kind != "admin" || strings.Contains(fmt.Sprint(created[0]), "pw@") {
 		t.Fatalf("audit: created %+v deleted %+v", created, deleted)
+	}
+}
+
+// copyPoliciesTB is copyPolicies for benchmarks.
+func copyPoliciesTB(tb testing.TB) string {
+	tb.Helper()
+	dst := tb.TempDir()
+	entries, err := os.ReadDir(filepath.Join("..", "..", "policies"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, en := range entries {
+		if en.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("..", "..", "policies", en.Name()))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, en.Name()), b, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// BenchmarkSCIMWritesWithDeadWebhook measures SCIM user creation (each one
+// a teammate change delivered to every endpoint) with no webhook, a
+// healthy receiver, one that refuses connections and is retried every
+// millisecond, and ten that accept connections and never answer.
+func BenchmarkSCIMWritesWithDeadWebhook(b *testing.B) {
+	refused := func(tb testing.TB) string {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		srv.Close()
+		return srv.URL
+	}
+	hanging := func(tb testing.TB) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.ReadAll(r.Body)
+			<-r.Context().Done()
+		}))
+		tb.Cleanup(srv.Close)
+		return srv.URL
+	}
+	healthy := func(tb testing.TB) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.ReadAll(r.Body)
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		tb.Cleanup(srv.Close)
+		return srv.URL
+	}
+	for _, c := range []struct {
+		name      string
+		endpoints int
+		url       func(testing.TB) string
+		cfg       app.DeliveryConfig
+	}{
+		{"no-webhook", 0, nil, app.DeliveryConfig{}},
+		{"healthy", 1, healthy, app.DeliveryConfig{}},
+		{"refused-retry-1ms", 1, refused, app.DeliveryConfig{MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond, MaxFailures: 1 << 30}},
+		{"hanging-x10", 10, hanging, app.DeliveryConfig{MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Timeout: time.Hour, MaxFailures: 1 << 30}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			a, err := app.Open(context.Background(), app.Config{
+				Data: b.TempDir(), Policies: copyPoliciesTB(b), AdminToken: adminToken,
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Delivery: c.cfg,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := httptest.NewServer(a.Handler)
+			defer func() { srv.Close(); _ = a.Close() }()
+			ctx := context.Background()
+			status, body, err := send(ctx, http.MethodPost, srv.URL+"/api/v1/tokens", adminToken, map[string]string{"name": "bench"})
+			if err != nil || status != http.StatusCreated {
+				b.Fatalf("token: %d %s %v", status, body, err)
+			}
+			var tok struct{ Token string }
+			_ = json.Unmarshal(body, &tok)
+			for range c.endpoints {
+				status, body, err := send(ctx, http.MethodPost, srv.URL+"/api/v1/webhooks", adminToken,
+					map[string]any{"url": c.url(b), "secret": testSecret})
+				if err != nil || status != http.StatusCreated {
+					b.Fatalf("webhook: %d %s %v", status, body, err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				status, body, err := send(ctx, http.MethodPost, srv.URL+"/scim/v2/Users", tok.Token,
+					map[string]any{"userName": fmt.Sprintf("bench%d@example.com", i), "active": true})
+				if err != nil || status != http.StatusCreated {
+					b.Fatalf("create user: %d %s %v", status, body, err)
+				}
+			}
+			b.StopTimer()
+		})
 	}
 }

@@ -28,14 +28,15 @@ const maxErrorLen = 300
 // dispatcher runs one worker goroutine per registered endpoint.
 type dispatcher struct {
 	store  *store.Store
+	signal *signal
 	cfg    Config
 	client *http.Client
 	log    *slog.Logger
 	m      *metrics
 }
 
-func newDispatcher(st *store.Store, cfg Config, client *http.Client, log *slog.Logger, m *metrics) *dispatcher {
-	return &dispatcher{store: st, cfg: cfg, client: client, log: log, m: m}
+func newDispatcher(st *store.Store, sig *signal, cfg Config, client *http.Client, log *slog.Logger, m *metrics) *dispatcher {
+	return &dispatcher{store: st, signal: sig, cfg: cfg, client: client, log: log, m: m}
 }
 
 // newClient is the default webhook client: bounded connect, TLS and
@@ -59,8 +60,8 @@ func newClient(timeout time.Duration) *http.Client {
 }
 
 // run starts and stops workers to match the registered endpoints, checking
-// after every durable commit, until ctx ends; then it waits for the
-// workers.
+// after every commit that changes one, until ctx ends; then it waits for
+// the workers.
 func (d *dispatcher) run(ctx context.Context) {
 	workers := map[string]context.CancelFunc{}
 	done := make(chan string)
@@ -74,7 +75,7 @@ func (d *dispatcher) run(ctx context.Context) {
 		}
 	}()
 	for {
-		changed := d.store.Changed()
+		changed := d.signal.wait()
 		counts := map[string]float64{"active": 0, "failing": 0, "paused": 0}
 		present := map[string]bool{}
 		for _, e := range endpoints(d.store.Read()) {
@@ -129,7 +130,7 @@ func (d *dispatcher) work(ctx context.Context, id string) {
 		w.cursor, w.durable = e.Cursor, e.Cursor
 	}
 	for ctx.Err() == nil {
-		changed := d.store.Changed()
+		changed := d.signal.wait()
 		snap := d.store.Read()
 		e, ok := endpointIn(snap, id)
 		if !ok {

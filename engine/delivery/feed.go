@@ -65,7 +65,7 @@ var ErrAhead = errors.New("after is beyond the feed head")
 // the first one when there are none. It never returns entries beyond the
 // durable snapshot's head, so everything a client sees is also in GET
 // /api/v1/teammates from then on.
-func readPage(ctx context.Context, st *store.Store, after uint64, limit int, wait time.Duration) (Page, error) {
+func readPage(ctx context.Context, st *store.Store, sig *signal, after uint64, limit int, wait time.Duration) (Page, error) {
 	var timeout <-chan time.Time
 	if wait > 0 {
 		t := time.NewTimer(wait)
@@ -73,7 +73,7 @@ func readPage(ctx context.Context, st *store.Store, after uint64, limit int, wai
 		timeout = t.C
 	}
 	for {
-		changed := st.Changed()
+		changed := sig.wait()
 		head := st.Read().FeedSeq
 		if after > head {
 			return Page{}, fmt.Errorf("%w: after %d, head %d (was the data directory replaced? resynchronise from GET /api/v1/teammates)", ErrAhead, after, head)
@@ -158,7 +158,7 @@ func (s *Service) serveFeed(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	page, err := readPage(r.Context(), s.store, after, limit, wait)
+	page, err := readPage(r.Context(), s.store, s.signal, after, limit, wait)
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, page)

@@ -83,6 +83,7 @@ type Service struct {
 	requireAdmin func(http.Handler) http.Handler
 	registry     registry
 	dispatcher   *dispatcher
+	signal       *signal
 }
 
 // New returns a Service. Start the dispatcher with Start.
@@ -100,12 +101,15 @@ func New(opts Options) (*Service, error) {
 		client = newClient(cfg.Timeout)
 	}
 	m := newMetrics(opts.Registerer)
+	sig := newSignal()
+	opts.Store.OnCommit(sig.onCommit)
 	return &Service{
 		store:        opts.Store,
 		log:          log,
 		requireAdmin: opts.RequireAdmin,
 		registry:     registry{store: opts.Store},
-		dispatcher:   newDispatcher(opts.Store, cfg, client, log, m),
+		dispatcher:   newDispatcher(opts.Store, sig, cfg, client, log, m),
+		signal:       sig,
 	}, nil
 }
 
