@@ -34,6 +34,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newServeCmd(), newTokenCmd(), newPolicyCmd())
 	root.AddCommand(newPlanCmd(), newAuditCmd(), newTeammateCmd(), newReportCmd(), newChangesCmd())
+	root.AddCommand(newWebhookCmd())
 	return root
 }
 

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scimd/scimd/engine/delivery"
+)
+
+func newWebhookCmd() *cobra.Command {
+	var serverAddr, token string
+	cmd := &cobra.Command{
+		Use:   "webhook",
+		Short: "Manage the webhook endpoints that receive every teammate change",
+		Long: `Each teammate change is POSTed, in feed order, to every webhook endpoint
+that wants its type, signed as Standard Webhooks (webhook-id,
+webhook-timestamp, webhook-signature; see docs/webhooks.md). An endpoint
+that keeps failing is paused; "scimd webhook resume ID" continues from the
+change that failed.`,
+	}
+	addClientFlags(cmd, &serverAddr, &token)
+
+	var (
+		hookURL, secret string
+		events          []string
+		after           int64
+	)
+	add := &cobra.Command{
+		Use:   "add --url URL [--secret SECRET] [--events TYPE,…]",
+		Short: "Register an endpoint; without --secret a secret is generated and printed once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newAdminClient(serverAddr, token)
+			if err != nil {
+				return err
+			}
+			generated := secret == ""
+			if generated {
+				if secret, err = delivery.NewSecret(); err != nil {
+					return err
+				}
+			}
+			reg := map[string]any{"url": hookURL, "secret": secret, "events": events}
+			if after >= 0 {
+				reg["after"] = after
+			}
+			var v delivery.View
+			if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/webhooks", reg, &v); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "webhook %s → %s, delivering changes after seq %d\n", v.ID, v.URL, v.Cursor)
+			if generated {
+				fmt.Fprintf(w, "secret (shown once; configure the receiver with it): %s\n", secret)
+			}
+			return nil
+		},
+	}
+	add.Flags().StringVar(&hookURL, "url", "", "http:// or https:// URL that receives the POSTs")
+	add.Flags().StringVar(&secret, "secret", "", "signing secret, whsec_<base64> or at least 16 bytes (default: generate one)")
+	add.Flags().StringSliceVar(&events, "events", nil, "feed types or prefixes to deliver, e.g. teammate.access,teammate.deleted (default: all)")
+	add.Flags().Int64Var(&after, "after", -1, "deliver changes after this feed sequence (0: the whole feed; default: only new changes)")
+	_ = add.MarkFlagRequired("url")
+
+	var jsonOut bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List endpoints with their state, cursor and last error",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newAdminClient(serverAddr, token)
+			if err != nil {
+				return err
+			}
+			var out struct {
+				Webhooks []delivery.View `json:"webhooks"`
+			}
+			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/webhooks", nil, &out); err != nil {
+				return err
+			}
+			if jsonOut {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			return writeWebhooks(cmd.OutOrStdout(), out.Webhooks)
+		},
+	}
+	list.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+
+	remove := &cobra.Command{
+		Use:   "remove ID",
+		Short: "Delete an endpoint (undelivered changes stay in the feed)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newAdminClient(serverAddr, token)
+			if err != nil {
+				return err
+			}
+			if err := c.do(cmd.Context(), http.MethodDelete, "/api/v1/webhooks/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", args[0])
+			return nil
+		},
+	}
+	resume := &cobra.Command{
+		Use:   "resume ID",
+		Short: "Resume a paused endpoint from the change that failed",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newAdminClient(serverAddr, token)
+			if err != nil {
+				return err
+			}
+			var v delivery.View
+			if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/webhooks/"+url.PathEscape(args[0])+"/resume", nil, &v); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "resumed %s: delivering after seq %d (%d behind)\n", v.ID, v.Cursor, v.Behind)
+			return nil
+		},
+	}
+	cmd.AddCommand(add, list, remove, resume)
+	return cmd
+}
+
+// writeWebhooks prints endpoints as a table.
+func writeWebhooks(w io.Writer, hooks []delivery.View) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tURL\tEVENTS\tCURSOR\tBEHIND\tFAILURES\tLAST ERROR")
+	for _, h := range hooks {
+		events := "all"
+		if len(h.Events) > 0 {
+			events = strings.Join(h.Events, ",")
+		}
+		lastErr := "-"
+		if h.Failing && h.LastError != "" {
+			lastErr = h.LastError
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", h.ID, h.State, h.URL, events, h.Cursor, h.Behind, h.Failures, lastErr)
+	}
+	return tw.Flush()
+}
