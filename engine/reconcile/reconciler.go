@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -366,31 +368,42 @@ func (r *Reconciler) blockedUsers(snap *store.Snapshot) map[string]string {
 
 // evaluate decides every user in ids.
 func (r *Reconciler) evaluate(ctx context.Context, set *policy.Set, snap *store.Snapshot, ids []string, touched map[string][]int, batch []trigger) []*evaluation {
-	evals := make([]*evaluation, 0, len(ids))
-	var inputs []policy.TeammateInput
-	var inputEvals []*evaluation
+	evals := make([]*evaluation, len(ids))
+	all := make([]policy.TeammateInput, len(ids))
+	eval := make([]bool, len(ids)) // needs the policy
+	// Build every input and its digest; after a policy change (every
+	// teammate) this is as costly as evaluating, so spread it over the
+	// workers too. Snapshots are safe for concurrent reads.
 	r.decMu.RLock()
-	for _, id := range ids {
+	r.parallel(len(ids), func(i int) {
+		id := ids[i]
 		ev := &evaluation{id: id, triggers: touched[id]}
+		evals[i] = ev
 		if v, ok := snap.Record(TableTeammates, id); ok {
 			ev.cur = v.(*Teammate)
 		}
 		u, ok := snap.Resource(store.KindUser, id)
-		evals = append(evals, ev)
 		if !ok {
-			continue // deleted user: decided in decide
+			return // deleted user: decided in decide
 		}
 		ev.userName = u.Name
-		in := teammateInput(snap, u, ev.cur)
-		ev.digest = inputDigest(in)
+		all[i] = teammateInput(snap, u, ev.cur)
+		ev.digest = inputDigest(all[i])
 		if last, ok := r.decisions[id]; ok && ev.cur != nil && last.Digest == ev.digest && last.Revision == set.Revision() && !forced(batch, ev.triggers) {
 			ev.skipped = true
-			continue
+			return
 		}
-		inputs = append(inputs, in)
-		inputEvals = append(inputEvals, ev)
-	}
+		eval[i] = true
+	})
 	r.decMu.RUnlock()
+	var inputs []policy.TeammateInput
+	var inputEvals []*evaluation
+	for i, ev := range evals {
+		if eval[i] {
+			inputs = append(inputs, all[i])
+			inputEvals = append(inputEvals, ev)
+		}
+	}
 	var decisions []policy.Decision
 	var errs []error
 	if len(inputs) > 64 {
@@ -410,6 +423,41 @@ func (r *Reconciler) evaluate(ctx context.Context, set *policy.Set, snap *store.
 	}
 	r.metrics.decisions.Add(float64(len(inputs)))
 	return evals
+}
+
+// parallelChunk is how many items one worker of parallel takes at a time.
+const parallelChunk = 256
+
+// parallel calls fn(i) for every i in [0, n): inline for small n, else on
+// the reconciler's workers (GOMAXPROCS by default).
+func (r *Reconciler) parallel(n int, fn func(i int)) {
+	workers := r.workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, (n+parallelChunk-1)/parallelChunk)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				start := int(next.Add(parallelChunk)) - parallelChunk
+				if start >= n {
+					return
+				}
+				for i := start; i < min(start+parallelChunk, n); i++ {
+					fn(i)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // forced reports whether a trigger demands evaluation even of unchanged
