@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -56,6 +57,9 @@ func newTeammateCmd() *cobra.Command {
 		Short:   "Show teammates: their role, access, why, and the history of their changes",
 	}
 	addClientFlags(cmd, &serverAddr, &token)
+	var settleFor time.Duration
+	cmd.PersistentFlags().DurationVar(&settleFor, "settle", 5*time.Second,
+		"first wait up to this long until every acknowledged change is reconciled (0: do not wait)")
 
 	var format string
 	show := &cobra.Command{
@@ -74,6 +78,7 @@ provider's request, a policy activation, a manual change, an approval).`,
 			if err != nil {
 				return err
 			}
+			settle(cmd.Context(), c, settleFor, cmd.ErrOrStderr())
 			status, body, err := c.call(cmd.Context(), http.MethodGet, "/api/v1/teammates/"+url.PathEscape(args[0])+"/history", nil)
 			if err != nil {
 				return err
@@ -116,6 +121,7 @@ provider's request, a policy activation, a manual change, an approval).`,
 			if len(q) > 0 {
 				path += "?" + q.Encode()
 			}
+			settle(cmd.Context(), c, settleFor, cmd.ErrOrStderr())
 			status, body, err := c.call(cmd.Context(), http.MethodGet, path, nil)
 			if err != nil {
 				return err
@@ -148,6 +154,26 @@ provider's request, a policy activation, a manual change, an approval).`,
 
 	cmd.AddCommand(show, list)
 	return cmd
+}
+
+// settle waits until the server has reconciled every change it
+// acknowledged, so that what follows reads its own writes. Roles change
+// asynchronously, within milliseconds, after a SCIM write. A server that
+// does not settle in time is reported on w, not treated as an error.
+func settle(ctx context.Context, c *adminClient, d time.Duration, w io.Writer) {
+	if d <= 0 {
+		return
+	}
+	var out struct {
+		Settled bool `json:"settled"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/settled?timeout="+url.QueryEscape(d.String()), nil, &out)
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "scimd: could not wait for pending changes: %v\n", err)
+	case !out.Settled:
+		fmt.Fprintf(w, "scimd: changes still being applied after %s; showing the state as it is now\n", d)
+	}
 }
 
 func yesNo(b bool) string {

@@ -65,6 +65,7 @@ func NewReview(opts ReviewOptions) *Review {
 //	GET  /audit/{seq}              one audit event
 //	GET  /teammates/{id}/history   a teammate's role and access changes
 //	GET  /report                   the access review report
+//	GET  /settled[?timeout=5s]     wait until acknowledged writes are reconciled
 func (rv *Review) Register(r *mux.Router) {
 	sub := r.PathPrefix("/api/v1").Subrouter()
 	h := func(path string, fn http.HandlerFunc, method string) {
@@ -75,6 +76,31 @@ func (rv *Review) Register(r *mux.Router) {
 	h("/audit/{seq:[0-9]+}", rv.auditEvent, http.MethodGet)
 	h("/teammates/{id}/history", rv.history, http.MethodGet)
 	h("/report", rv.report, http.MethodGet)
+	h("/settled", rv.settled, http.MethodGet)
+}
+
+// maxSettle bounds how long GET /settled waits.
+const maxSettle = time.Minute
+
+// settled waits until the reconciler has processed every change
+// acknowledged before the request (SCIM writes, approvals, activated
+// policies), or until timeout (default 5s, at most a minute), and answers
+// {"settled": bool}. Scripts call it before reading teammates so that they
+// read their own writes; roles change asynchronously after a SCIM write.
+func (rv *Review) settled(w http.ResponseWriter, r *http.Request) {
+	timeout := 5 * time.Second
+	if v := r.URL.Query().Get("timeout"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > maxSettle {
+			writeErr(w, http.StatusBadRequest, "timeout must be a duration between 1ns and 1m")
+			return
+		}
+		timeout = d
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	err := rv.opts.Reconciler.WaitIdle(ctx)
+	writeJSON(w, http.StatusOK, map[string]any{"settled": err == nil})
 }
 
 // plan compiles and tests the candidate files as a reload would, plans
