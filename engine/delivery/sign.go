@@ -79,11 +79,13 @@ func NewSecret() (string, error) {
 // Sign returns the webhook-signature value for one attempt: "v1," and the
 // base64 HMAC-SHA256, under key, of "id.timestamp.body".
 func Sign(key []byte, id string, timestamp int64, body []byte) string {
+	return sign(key, id, strconv.FormatInt(timestamp, 10), body)
+}
+
+// sign signs with the timestamp as it appears in the header.
+func sign(key []byte, id, timestamp string, body []byte) string {
 	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id))
-	mac.Write([]byte{'.'})
-	mac.Write([]byte(strconv.FormatInt(timestamp, 10)))
-	mac.Write([]byte{'.'})
+	mac.Write([]byte(id + "." + timestamp + "."))
 	mac.Write(body)
 	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
@@ -107,7 +109,7 @@ func Verify(secret string, h http.Header, body []byte, now time.Time, tolerance 
 	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
 		return fmt.Errorf("%w: %s off", ErrTimestamp, d.Round(time.Second))
 	}
-	want := Sign(key, id, sec, body)
+	want := sign(key, id, ts, body)
 	for _, s := range strings.Fields(sigs) {
 		if hmac.Equal([]byte(s), []byte(want)) {
 			return nil
