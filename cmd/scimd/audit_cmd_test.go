@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -231,5 +232,56 @@ func TestAuditFollow(t *testing.T) {
 	}
 	if events := decodeLines(t, out.String()); len(events) != 2 || events[0].Seq >= events[1].Seq {
 		t.Fatalf("followed events %+v, want alice then bob once each", events)
+	}
+}
+
+// TestDocumentedVerifierScript runs the Python verifier of docs/audit.md
+// on an export, intact and with one event edited.
+func TestDocumentedVerifierScript(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed")
+	}
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "audit.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```python\n")
+	script, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/audit.md has no python block")
+	}
+	scriptPath := filepath.Join(t.TempDir(), "verify_audit.py")
+	if err := os.WriteFile(scriptPath, []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	s := startLive(t)
+	alice := s.createUser("alice@example.com")
+	s.createGroup("Intercom Support & <Friends>", alice) // characters Go escapes
+	out := filepath.Join(t.TempDir(), "audit.jsonl")
+	if r := s.runCLI(context.Background(), "audit", "export", "--out", out); r.code != 0 {
+		t.Fatalf("export: %s", r.stderr)
+	}
+	export, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(input string, args ...string) (string, error) {
+		cmd := exec.Command(python, append([]string{scriptPath}, args...)...)
+		cmd.Stdin = strings.NewReader(input)
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	if got, err := run(string(export)); err != nil || !strings.HasPrefix(got, "ok: head ") {
+		t.Fatalf("the documented verifier rejects an intact export: %v\n%s", err, got)
+	}
+	lines := strings.SplitAfter(string(export), "\n")
+	if got, err := run(strings.Join(lines[3:], ""), decodeLines(t, lines[2])[0].Hash); err != nil {
+		t.Fatalf("a partial export linked to the previous hash: %v\n%s", err, got)
+	}
+	edited := strings.Replace(string(export), `"name":"okta"`, `"name":"mallory"`, 1)
+	if got, err := run(edited); err == nil || !strings.Contains(got, "content does not match its hash") {
+		t.Fatalf("the documented verifier accepts an edited export: %v\n%s", err, got)
 	}
 }
