@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/scimd/scimd/audit"
+	"github.com/scimd/scimd/engine/reconcile"
 	"github.com/scimd/scimd/engine/review"
 	"github.com/scimd/scimd/scim/store"
 )
@@ -17,7 +18,8 @@ const scanChunk = 1000
 const groupEventTypes = "scim.group"
 
 // resolveUser returns the user id named by v: a user id, a userName
-// (case-insensitive) or, for a user that no longer exists, v itself.
+// (case-insensitive), the userName of a teammate whose user is gone (an
+// excluded teammate outlives its user) or, failing all, v itself.
 func resolveUser(st *store.Store, v string) string {
 	if v == "" {
 		return ""
@@ -29,7 +31,18 @@ func resolveUser(st *store.Store, v string) string {
 	if u, ok := snap.ResourceByName(store.KindUser, v); ok {
 		return u.ID
 	}
-	return v
+	if _, ok := snap.Record(reconcile.TableTeammates, v); ok {
+		return v
+	}
+	id := v
+	snap.Records(reconcile.TableTeammates, func(key string, val any) bool {
+		if t, ok := val.(*reconcile.Teammate); ok && strings.EqualFold(t.UserName, v) {
+			id = key
+			return false
+		}
+		return true
+	})
+	return id
 }
 
 // resolveGroup returns the group id named by v: a group id, a displayName

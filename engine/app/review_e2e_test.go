@@ -542,4 +542,14 @@ func TestAccessReport(t *testing.T) {
 			t.Fatalf("unmapped group active: %+v", g)
 		}
 	}
+
+	// An excluded teammate outlives its user, and is still found by name.
+	e.mustDo(http.MethodDelete, e.scim+"/Users/"+glass, e.token, nil, http.StatusNoContent)
+	e.idle()
+	if h := e.history("breakglass@example.com"); h.Teammate == nil || h.Teammate.ID != glass || h.Teammate.role() != "admin" {
+		t.Fatalf("history of the deleted excluded teammate: %+v", h.Teammate)
+	}
+	if evs := e.audit("teammate=breakglass@example.com&type=scim.user.deleted"); len(evs) != 1 || evs[0].Target.ID != glass {
+		t.Fatalf("audit by the deleted user's name: %+v", evs)
+	}
 }
