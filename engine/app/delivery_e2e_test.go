@@ -592,9 +592,7 @@ func checkInOrderOnce(t *testing.T, accepted []uint64, head uint64) {
 // first deliveries with 500, times one out, answers 429 with Retry-After,
 // and still ends with every change exactly once, in order.
 func TestWebhookRetriesDeliverEveryChangeOnceInOrder(t *testing.T) {
-	cfg := fastDelivery
-	cfg.Timeout = 300 * time.Millisecond
-	e := newDeliveryEnv(t, cfg)
+	e := newDeliveryEnv(t, fastDelivery) // attempts time out after 2s
 	rc := newReceiver(t)
 	const failFirst = 3
 	rc.script = func(n int, id uint64, w http.ResponseWriter, r *http.Request) bool {
