@@ -553,3 +553,23 @@ func TestAccessReport(t *testing.T) {
 		t.Fatalf("audit by the deleted user's name: %+v", evs)
 	}
 }
+
+func TestSettledWaitsForTheReconciler(t *testing.T) {
+	e := newEnv(t)
+	support := e.createGroup("Intercom Support")
+	alice := e.createUser("alice@example.com", nil)
+	// No idle wait here: GET /settled is what a client uses instead.
+	e.mustDo(http.MethodPatch, e.scim+"/Groups/"+support, e.token,
+		patchOp(map[string]any{"op": "add", "path": "members", "value": memberValues(alice)}), 200, 204)
+	var out struct{ Settled bool }
+	mustJSON(t, e.mustDo(http.MethodGet, e.srv.URL+"/api/v1/settled?timeout=30s", adminToken, nil, 200), &out)
+	if !out.Settled {
+		t.Fatal("not settled")
+	}
+	e.expect(alice, "support", true)
+	for _, bad := range []string{"forever", "0s", "2m"} {
+		if status, _ := e.do(http.MethodGet, e.srv.URL+"/api/v1/settled?timeout="+bad, adminToken, nil); status != http.StatusBadRequest {
+			t.Errorf("timeout=%s: %d, want 400", bad, status)
+		}
+	}
+}
