@@ -160,6 +160,13 @@ func (d *dispatcher) work(ctx context.Context, id string) {
 			}
 			continue
 		}
+		if len(page.Entries) == 0 {
+			// The head says there are entries but none were read: do not
+			// spin on it.
+			d.log.Error("webhook: feed entries missing", "webhook", id, "after", w.cursor, "head", snap.FeedSeq)
+			sleep(ctx, d.cfg.MinBackoff)
+			continue
+		}
 		for _, entry := range page.Entries {
 			if !wants(e.Events, entry.changeTypes()) {
 				w.cursor = entry.Seq

@@ -21,7 +21,7 @@ const (
 	dispatcherActorName = "delivery"
 )
 
-// FeedTypes are the entry types the change feed carries, one per kind of
+// feedTypes are the entry types the change feed carries, one per kind of
 // teammate change (an entry's type is the first of its changes).
 var feedTypes = []string{
 	audit.TypeTeammateCreated,

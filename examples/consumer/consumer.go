@@ -314,6 +314,7 @@ func (rc *Receiver) State() State {
 	return out
 }
 
+// ServeHTTP handles one webhook delivery.
 func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
