@@ -836,6 +836,41 @@ func TestWebhookDeliveryResumesAfterRestart(t *testing.T) {
 	checkInOrderOnce(t, accepted, head)
 }
 
+// TestDeadEndpointDelaysNobody: an endpoint that accepts connections and
+// never answers holds only its own deliveries: SCIM writes succeed and a
+// healthy endpoint receives every change meanwhile.
+func TestDeadEndpointDelaysNobody(t *testing.T) {
+	cfg := fastDelivery
+	cfg.Timeout = time.Minute
+	e := newDeliveryEnv(t, cfg)
+	dead, healthy := newReceiver(t), newReceiver(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // before the receivers close
+	dead.script = func(n int, id uint64, w http.ResponseWriter, r *http.Request) bool {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	}
+	deadHook := e.registerWebhook(map[string]any{"url": dead.srv.URL, "secret": dead.secret})
+	healthyHook := e.registerWebhook(map[string]any{"url": healthy.srv.URL, "secret": healthy.secret})
+	admins := e.createGroup("Intercom Admins")
+	for i := range 20 {
+		e.addMembers(admins, e.createUser(fmt.Sprintf("busy%02d@example.com", i), nil))
+	}
+	_, head := e.directory()
+	waitFor(t, 30*time.Second, "the healthy endpoint to receive everything", func() bool { return e.webhook(healthyHook.ID).Cursor == head })
+	accepted, _, _ := healthy.snapshot()
+	checkInOrderOnce(t, accepted, head)
+	waitFor(t, 30*time.Second, "the dead endpoint's first attempt", func() bool { _, a, _ := dead.snapshot(); return len(a) > 0 })
+	_, attempts, _ := dead.snapshot()
+	if v := e.webhook(deadHook.ID); v.Cursor != 0 || len(attempts) != 1 {
+		t.Fatalf("dead endpoint: %+v after %d attempts, want one attempt in flight", v, len(attempts))
+	}
+}
+
 // TestBadWebhookRegistrations get a 400 with a clear message, and the
 // registry's other errors their status.
 func TestBadWebhookRegistrations(t *testing.T) {
