@@ -176,10 +176,7 @@ func refusalError(ref *review.Refusal, d review.Display) error {
 			parts = append(parts, fmt.Sprintf("and %d more", len(ref.Problems)-i))
 			break
 		}
-		if p.File != "" {
-			p.File = strings.TrimRight(strings.ReplaceAll(d.Dir, "\\", "/"), "/") + "/" + p.File
-		}
-		parts = append(parts, p.String())
+		parts = append(parts, d.ProblemText(p))
 	}
 	return fmt.Errorf("candidate refused at the %s stage: %s", ref.Stage, strings.Join(parts, "; "))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/scimd/scimd/engine/policy"
@@ -33,10 +34,8 @@ func (d Display) file(name string) string {
 	if d.Dir == "" || name == "" {
 		return name
 	}
-	return path.Join(strings.TrimRight(filepathToSlash(d.Dir), "/"), name)
+	return path.Join(filepath.ToSlash(d.Dir), name)
 }
-
-func filepathToSlash(p string) string { return strings.ReplaceAll(p, "\\", "/") }
 
 func (d Display) maxRows() int {
 	if d.MaxRows <= 0 {
@@ -45,8 +44,8 @@ func (d Display) maxRows() int {
 	return d.MaxRows
 }
 
-// problemText is "file:line: message" with the file shown under d.Dir.
-func (d Display) problemText(p policy.Problem) string {
+// ProblemText is "file:line: message" with the file shown under d.Dir.
+func (d Display) ProblemText(p policy.Problem) string {
 	p.File = d.file(p.File)
 	return p.String()
 }
@@ -204,7 +203,7 @@ func WriteRefusalText(w io.Writer, f *Refusal, d Display) error {
 	fmt.Fprintf(bw, "Policy plan: candidate%s REFUSED at the %s stage; a reload would refuse it too and keep live %s.\n",
 		rev, f.Stage, short(f.LiveRevision))
 	for _, p := range f.Problems {
-		fmt.Fprintf(bw, "  %s\n", d.problemText(p))
+		fmt.Fprintf(bw, "  %s\n", d.ProblemText(p))
 	}
 	for _, t := range f.FailedTests {
 		if t.Output != "" {
