@@ -13,11 +13,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK=${WORK:-$(mktemp -d)}
 LISTEN=${LISTEN:-127.0.0.1:8080}
+# The commands below call scimd from PATH, as the README does.
+mkdir -p "$WORK/bin"
 if [ -z "${SCIMD:-}" ]; then
 	go build -o "$WORK/bin/scimd" ./cmd/scimd
-	SCIMD=$WORK/bin/scimd
+else
+	ln -sf "$(cd "$(dirname "$SCIMD")" && pwd)/$(basename "$SCIMD")" "$WORK/bin/scimd"
 fi
-scimd() { "$SCIMD" "$@"; }
+export PATH="$WORK/bin:$PATH"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -86,7 +89,7 @@ echo "scimd plan exit status: $status"
 
 step "9. Merge: the live directory gets the candidate, scimd reloads it"
 cp "$WORK/candidate/groups.rego" "$WORK/candidate/groups_test.rego" "$WORK/live/"
-wait_until sh -c '"$0" teammate show erin@example.com | grep -q "role: *viewer"' "$SCIMD"
+wait_until sh -c 'scimd teammate show erin@example.com | grep -q "role: *viewer"'
 scimd teammate show erin@example.com
 
 step "10. Read the audit trail"
@@ -97,7 +100,7 @@ scimd audit verify
 
 step "11. Stop scimd and verify its data directory offline"
 kill "$SCIMD_PID"
-wait "$SCIMD_PID" || true
+wait "$SCIMD_PID"
 scimd audit verify --data "$WORK/data"
 echo
 echo "walkthrough complete"

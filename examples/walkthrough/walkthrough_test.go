@@ -50,8 +50,20 @@ func TestWalkthroughScript(t *testing.T) {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("walkthrough.sh: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	runErr := cmd.Run()
+	// The script stops the scimd it started (step 11, or its exit trap).
+	stillServing := false
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		stillServing = true
+	}
+	// Whatever happened, end anything the script left in its group.
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	if runErr != nil {
+		t.Fatalf("walkthrough.sh: %v\nstdout:\n%s\nstderr:\n%s", runErr, stdout.String(), stderr.String())
+	}
+	if stillServing {
+		t.Errorf("scimd still listens on %s after the walkthrough", addr)
 	}
 	out := stdout.String()
 
