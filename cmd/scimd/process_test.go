@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -184,4 +185,39 @@ func TestServeGracefulShutdown(t *testing.T) {
 	if err := d.stop(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, d.stderr)
 	}
+}
+
+// TestShutdownAnswersLongPolls checks that SIGTERM ends a waiting feed
+// long-poll with an ordinary (empty) answer instead of holding shutdown
+// until it times out and cutting the connection.
+func TestShutdownAnswersLongPolls(t *testing.T) {
+	d := startDaemon(t, t.TempDir())
+	type result struct {
+		status int
+		body   []byte
+		err    error
+	}
+	dialed := make(chan struct{}, 1)
+	transport := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		dialed <- struct{}{}
+		return c, err
+	}}
+	got := make(chan result, 1)
+	go func() {
+		status, body, err := call(context.Background(), &http.Client{Timeout: 120 * time.Second, Transport: transport},
+			http.MethodGet, d.base+"/api/v1/feed?after=0&wait=60s", d.admin, nil)
+		got <- result{status, body, err}
+	}()
+	<-dialed
+	time.Sleep(500 * time.Millisecond) // ordering only: let the server read the request
+	start := time.Now()
+	if err := d.stop(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, d.stderr)
+	}
+	r := <-got
+	if r.err != nil || r.status != http.StatusOK || !strings.Contains(string(r.body), `"entries":[]`) {
+		t.Fatalf("long-poll during shutdown: %d %s %v", r.status, r.body, r.err)
+	}
+	t.Logf("shutdown with a waiting long-poll took %v", time.Since(start))
 }

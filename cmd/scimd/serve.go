@@ -85,6 +85,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(a.Drain)
 	base := "http://" + ln.Addr().String() + server.BasePath
 	if cfg.ExternalURL != "" {
 		base = cfg.ExternalURL + server.BasePath

@@ -65,6 +65,7 @@ type App struct {
 
 	log       *slog.Logger
 	stops     []func() // run first on Close, in reverse order
+	drains    []func() // run by Drain
 	stopRec   context.CancelFunc
 	recDone   chan struct{}
 	closeOnce sync.Once
@@ -167,6 +168,15 @@ func (a *App) ready(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
+}
+
+// Drain tells long-lived requests (feed long-polls) to finish now. Call it
+// when HTTP shutdown begins (http.Server.RegisterOnShutdown), so that
+// shutdown waits only for ordinary in-flight requests.
+func (a *App) Drain() {
+	for _, d := range a.drains {
+		d()
+	}
 }
 
 // Close stops the reconciler and the watcher and closes the store; call it

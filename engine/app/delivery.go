@@ -33,6 +33,7 @@ func (a *App) startDelivery(r *mux.Router, cfg DeliveryConfig) error {
 		return err
 	}
 	svc.Register(r)
+	a.drains = append(a.drains, svc.Drain)
 	a.stops = append(a.stops, svc.Start())
 	return nil
 }

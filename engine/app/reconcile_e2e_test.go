@@ -151,6 +151,23 @@ func TestManualRoleChangeIsReverted(t *testing.T) {
 	if manual[0].Actor.Kind != "admin" {
 		t.Fatalf("manual change actor = %+v", manual[0].Actor)
 	}
+	// Applications following the feed see the manual change and its revert.
+	var feed struct {
+		Entries []struct {
+			Type       string
+			TeammateID string
+		}
+	}
+	_ = json.Unmarshal(e.mustDo(http.MethodGet, e.srv.URL+"/api/v1/feed?after=0&limit=1000", adminToken, nil, 200), &feed)
+	var types []string
+	for _, en := range feed.Entries {
+		if en.TeammateID == dan {
+			types = append(types, en.Type)
+		}
+	}
+	if got := strings.Join(types, ","); !strings.HasSuffix(got, audit.TypeRoleManual+","+audit.TypeRoleReverted) {
+		t.Fatalf("feed for the teammate = %s, want the manual change then its revert", got)
+	}
 
 	// A role the policy does not know is refused.
 	if status, _ := e.do(http.MethodPut, e.srv.URL+"/api/v1/teammates/"+dan+"/role", adminToken, map[string]any{"role": "owner"}); status != http.StatusBadRequest {

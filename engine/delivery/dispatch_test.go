@@ -64,7 +64,7 @@ func TestEventFilters(t *testing.T) {
 			t.Errorf("%q refused", f)
 		}
 	}
-	for _, f := range []string{"", "team", "teammate.", "scim.user.created", "teammate.role.manual"} {
+	for _, f := range []string{"", "team", "teammate.", "scim.user.created", "teammate.role.unknown"} {
 		if knownFilter(f) {
 			t.Errorf("%q accepted", f)
 		}

@@ -27,6 +27,7 @@ var feedTypes = []string{
 	audit.TypeTeammateCreated,
 	audit.TypeTeammateRoleChanged,
 	audit.TypeRoleReverted,
+	audit.TypeRoleManual,
 	audit.TypeAccessGranted,
 	audit.TypeAccessRemoved,
 	audit.TypeTeammateExcluded,

@@ -65,7 +65,7 @@ var ErrAhead = errors.New("after is beyond the feed head")
 // the first one when there are none. It never returns entries beyond the
 // durable snapshot's head, so everything a client sees is also in GET
 // /api/v1/teammates from then on.
-func readPage(ctx context.Context, st *store.Store, sig *signal, after uint64, limit int, wait time.Duration) (Page, error) {
+func readPage(ctx context.Context, st *store.Store, sig *signal, drain <-chan struct{}, after uint64, limit int, wait time.Duration) (Page, error) {
 	var timeout <-chan time.Time
 	if wait > 0 {
 		t := time.NewTimer(wait)
@@ -84,6 +84,8 @@ func readPage(ctx context.Context, st *store.Store, sig *signal, after uint64, l
 		select {
 		case <-changed:
 		case <-timeout:
+			return Page{Entries: []Entry{}, Next: after, Head: head}, nil
+		case <-drain:
 			return Page{Entries: []Entry{}, Next: after, Head: head}, nil
 		case <-ctx.Done():
 			return Page{}, ctx.Err()
@@ -158,7 +160,7 @@ func (s *Service) serveFeed(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	page, err := readPage(r.Context(), s.store, s.signal, after, limit, wait)
+	page, err := readPage(r.Context(), s.store, s.signal, s.draining, after, limit, wait)
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, page)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,7 +85,15 @@ type Service struct {
 	registry     registry
 	dispatcher   *dispatcher
 	signal       *signal
+	// draining is closed by Drain: long-polls answer at once.
+	draining  chan struct{}
+	drainOnce sync.Once
 }
+
+// Drain makes waiting long-polls return their (empty) page now and new
+// ones return without waiting, so an HTTP server shutting down does not
+// wait for them. Call it when shutdown begins.
+func (s *Service) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
 // New returns a Service. Start the dispatcher with Start.
 func New(opts Options) (*Service, error) {
@@ -110,6 +119,7 @@ func New(opts Options) (*Service, error) {
 		registry:     registry{store: opts.Store},
 		dispatcher:   newDispatcher(opts.Store, sig, cfg, client, log, m),
 		signal:       sig,
+		draining:     make(chan struct{}),
 	}, nil
 }
 

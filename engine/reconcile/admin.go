@@ -261,6 +261,11 @@ func (r *Reconciler) SetRole(ctx context.Context, id, role string, actor audit.A
 		tx.Audit(audit.Event{Type: audit.TypeRoleManual, Actor: actor, RequestID: requestID,
 			Target: audit.Target{Type: "Teammate", ID: id, Name: t.UserName},
 			Change: &audit.Change{From: from, To: stateOf(&t)}})
+		cause := Cause{Kind: "manual", Actor: actor.Name, RequestID: requestID}
+		if err := tx.AppendFeed(id, audit.TypeRoleManual, FeedChange{Changes: []string{audit.TypeRoleManual},
+			From: from, To: stateOf(&t), Teammate: feedTeammate(&t), Cause: cause}); err != nil {
+			return err
+		}
 		out = t
 		return nil
 	})

@@ -791,18 +791,26 @@ type FeedChange struct {
 }
 
 func feedPayload(ev *evaluation, types []string, cause Cause) FeedChange {
-	tm := FeedTeammate{ID: ev.id, UserName: ev.diff.UserName, Reasons: ev.diff.Reasons}
-	if ev.next == nil {
-		tm.Deleted = true
-	} else {
-		tm.Access, tm.Excluded = ev.next.Access, ev.next.Excluded
-		if ev.next.Role != "" {
-			role := ev.next.Role
-			tm.Role = &role
-		}
+	tm := FeedTeammate{ID: ev.id, UserName: ev.diff.UserName, Deleted: true, Reasons: ev.diff.Reasons}
+	if ev.next != nil {
+		tm = feedTeammate(ev.next)
+		tm.Reasons = ev.diff.Reasons
 	}
 	if tm.Reasons == nil {
 		tm.Reasons = []string{}
 	}
 	return FeedChange{Changes: types, From: ev.diff.From, To: ev.diff.To, Teammate: tm, Cause: cause}
+}
+
+// feedTeammate is a teammate's state as the feed carries it.
+func feedTeammate(t *Teammate) FeedTeammate {
+	tm := FeedTeammate{ID: t.ID, UserName: t.UserName, Access: t.Access, Excluded: t.Excluded, Reasons: t.Reasons}
+	if t.Role != "" {
+		role := t.Role
+		tm.Role = &role
+	}
+	if tm.Reasons == nil {
+		tm.Reasons = []string{}
+	}
+	return tm
 }
