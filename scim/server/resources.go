@@ -14,6 +14,7 @@ import (
 
 	"github.com/scimd/scimd/audit"
 	"github.com/scimd/scimd/scim/patch"
+	"github.com/scimd/scimd/scim/schema"
 	"github.com/scimd/scimd/scim/store"
 )
 
@@ -36,6 +37,15 @@ func readObject(r *http.Request) ([]byte, map[string]any, *Error) {
 		return nil, nil, badRequest("invalidSyntax", "request body must be a JSON object")
 	}
 	return raw, body, nil
+}
+
+// readResource reads and decodes the body of a POST or PUT.
+func readResource(r *http.Request, rt *schema.ResourceType) (*decoded, *Error) {
+	_, body, e := readObject(r)
+	if e != nil {
+		return nil, e
+	}
+	return decodeResource(rt, body)
 }
 
 func eventType(k store.Kind, action string) string {
@@ -154,12 +164,7 @@ func (s *Server) get(kind store.Kind) http.HandlerFunc {
 func (s *Server) create(kind store.Kind) http.HandlerFunc {
 	rt := resourceTypeOf(kind)
 	return func(w http.ResponseWriter, r *http.Request) {
-		_, body, e := readObject(r)
-		if e != nil {
-			writeError(w, e)
-			return
-		}
-		d, e := decodeResource(rt, body)
+		d, e := readResource(r, rt)
 		if e != nil {
 			writeError(w, e)
 			return
@@ -194,12 +199,7 @@ func (s *Server) replace(kind store.Kind) http.HandlerFunc {
 	rt := resourceTypeOf(kind)
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := mux.Vars(r)["id"]
-		_, body, e := readObject(r)
-		if e != nil {
-			writeError(w, e)
-			return
-		}
-		d, e := decodeResource(rt, body)
+		d, e := readResource(r, rt)
 		if e != nil {
 			writeError(w, e)
 			return
