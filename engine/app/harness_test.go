@@ -21,10 +21,19 @@ import (
 
 const adminToken = "e2e-admin-token"
 
+// tb is what the harness needs of a test or benchmark.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	TempDir() string
+	Cleanup(func())
+}
+
 // env is a real scimd (store on disk, real policy files, real watcher,
 // reconciler, HTTP on loopback) for one test.
 type env struct {
-	t        *testing.T
+	t        tb
 	app      *app.App
 	srv      *httptest.Server
 	scim     string
@@ -34,7 +43,7 @@ type env struct {
 }
 
 // copyPolicies copies the repository's default policy into a temp dir.
-func copyPolicies(t *testing.T) string {
+func copyPolicies(t tb) string {
 	t.Helper()
 	dst := t.TempDir()
 	src := filepath.Join("..", "..", "policies")
@@ -54,7 +63,12 @@ func copyPolicies(t *testing.T) string {
 	return dst
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newTBEnv(t) }
+
+// newBenchEnv is newEnv for benchmarks.
+func newBenchEnv(b *testing.B) *env { return newTBEnv(b) }
+
+func newTBEnv(t tb) *env {
 	t.Helper()
 	e := &env{t: t, data: t.TempDir(), policies: copyPolicies(t)}
 	e.start()

@@ -228,7 +228,7 @@ func TestPlanAgainstLiveState(t *testing.T) {
 	})
 }
 
-func mustJSON(t *testing.T, b []byte, v any) {
+func mustJSON(t tb, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("decode %s: %v", b, err)
