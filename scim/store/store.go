@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,25 +178,91 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// loadBatch is how many rows a load worker decodes at a time.
+const loadBatch = 512
+
+// load reads every backend row into memdb. Decoding JSON is spread over
+// GOMAXPROCS workers while one goroutine inserts (memdb transactions are
+// single-threaded); at startup this is most of the time to ready.
 func (s *Store) load(ctx context.Context) error {
 	txn := s.db.Txn(true)
 	defer txn.Abort()
+	var (
+		firstErr error
+		errOnce  sync.Once
+		failed   atomic.Bool
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; failed.Store(true) })
+	}
+	type decoded struct {
+		table string
+		key   string
+		obj   any
+	}
+	raw := make(chan []Row, 4)
+	objs := make(chan []decoded, 4)
+	var workers sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		workers.Go(func() {
+			for rows := range raw {
+				if failed.Load() {
+					continue
+				}
+				out := make([]decoded, 0, len(rows))
+				for _, row := range rows {
+					obj, err := s.decodeRow(row)
+					if err != nil {
+						fail(err)
+						break
+					}
+					if obj != nil {
+						out = append(out, decoded{row.Table, row.Key, obj})
+					}
+				}
+				objs <- out
+			}
+		})
+	}
 	n := 0
+	inserted := make(chan struct{})
+	go func() {
+		defer close(inserted)
+		for batch := range objs {
+			for _, d := range batch {
+				if failed.Load() {
+					break
+				}
+				if err := txn.Insert(d.table, d.obj); err != nil {
+					fail(fmt.Errorf("store: load %s/%s: %w", d.table, d.key, err))
+					break
+				}
+				n++
+			}
+		}
+	}()
+	rows := make([]Row, 0, loadBatch)
 	st, err := s.backend.Load(ctx, func(row Row) error {
-		obj, err := s.decodeRow(row)
-		if err != nil {
-			return err
+		if failed.Load() {
+			return firstErr
 		}
-		if obj == nil {
-			return nil
-		}
-		n++
-		table := row.Table
-		if err := txn.Insert(table, obj); err != nil {
-			return fmt.Errorf("store: load %s/%s: %w", row.Table, row.Key, err)
+		rows = append(rows, row)
+		if len(rows) == loadBatch {
+			raw <- rows
+			rows = make([]Row, 0, loadBatch)
 		}
 		return nil
 	})
+	if len(rows) > 0 {
+		raw <- rows
+	}
+	close(raw)
+	workers.Wait()
+	close(objs)
+	<-inserted
+	if failed.Load() {
+		err = firstErr
+	}
 	if err != nil {
 		return fmt.Errorf("store: load: %w", err)
 	}
