@@ -23,11 +23,13 @@ func TestInputDigestChangesWithEveryPart(t *testing.T) {
 		t.Fatalf("digest %q is not stable", base)
 	}
 	for name, edit := range map[string]func(*policy.TeammateInput){
-		"string":        func(in *policy.TeammateInput) { in.User["userName"] = "alicf" },
-		"bool":          func(in *policy.TeammateInput) { in.User["active"] = false },
-		"number":        func(in *policy.TeammateInput) { in.User["n"] = 2.5 },
-		"json number":   func(in *policy.TeammateInput) { in.User["j"] = json.Number("8") },
-		"nested":        func(in *policy.TeammateInput) { in.User["emails"] = []any{map[string]any{"value": "b@example.com", "primary": true}} },
+		"string":      func(in *policy.TeammateInput) { in.User["userName"] = "alicf" },
+		"bool":        func(in *policy.TeammateInput) { in.User["active"] = false },
+		"number":      func(in *policy.TeammateInput) { in.User["n"] = 2.5 },
+		"json number": func(in *policy.TeammateInput) { in.User["j"] = json.Number("8") },
+		"nested": func(in *policy.TeammateInput) {
+			in.User["emails"] = []any{map[string]any{"value": "b@example.com", "primary": true}}
+		},
 		"null to empty": func(in *policy.TeammateInput) { in.User["x"] = "" },
 		"key moved":     func(in *policy.TeammateInput) { delete(in.User, "x"); in.User["y"] = nil },
 		"other type":    func(in *policy.TeammateInput) { in.User["tags"] = []string{"a", "c"} },
