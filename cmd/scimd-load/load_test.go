@@ -284,6 +284,9 @@ func TestHistogramDelta(t *testing.T) {
 	if !near(l.MeanMs, 2) || !near(l.P50Ms, 1) || !near(l.P90Ms, 2) || !near(l.P99Ms, 3.8) || l.MaxBucketMs != 4 {
 		t.Errorf("latency %+v, want mean 2, p50 1, p90 2, p99 3.8, max bucket 4", l)
 	}
+	if l.LastBoundMs != 4 {
+		t.Errorf("last bound %v, want 4", l.LastBoundMs)
+	}
 	if none := commitToApplied(after, after); none.Count != 0 || none.P99Ms != 0 {
 		t.Errorf("no new observations: %+v", none)
 	}

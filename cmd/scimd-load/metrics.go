@@ -190,6 +190,11 @@ func deltaLatency(before, after *histogram) *Latency {
 		return lower * 1000
 	}
 	l.P50Ms, l.P90Ms, l.P99Ms = q(0.50), q(0.90), q(0.99)
+	for _, b := range bs {
+		if !math.IsInf(b.le, 1) {
+			l.LastBoundMs = b.le * 1000
+		}
+	}
 	prev := 0.0
 	for _, b := range bs {
 		if b.n > prev {

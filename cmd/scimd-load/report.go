@@ -88,6 +88,10 @@ type Latency struct {
 	// MaxBucketMs is the upper bound of the highest non-empty bucket (+Inf
 	// is reported as -1).
 	MaxBucketMs float64 `json:"maxBucketMs"`
+	// LastBoundMs is the histogram's largest finite bucket bound: a
+	// percentile equal to it is a lower bound (the observation was
+	// beyond the last bucket).
+	LastBoundMs float64 `json:"lastBoundMs"`
 }
 
 // Report is what a run prints.
@@ -175,8 +179,14 @@ func (rep *Report) writeTable(w io.Writer) {
 	tw.Flush()
 	switch l := rep.CommitToApplied; {
 	case l != nil && l.Count > 0:
-		fmt.Fprintf(w, "commit-to-role-applied (server histogram, %d commits): mean %.2f ms, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms\n",
-			l.Count, l.MeanMs, l.P50Ms, l.P90Ms, l.P99Ms)
+		pct := func(v float64) string {
+			if l.LastBoundMs > 0 && v >= l.LastBoundMs {
+				return fmt.Sprintf(">= %.2f ms (beyond the last bucket)", v)
+			}
+			return fmt.Sprintf("%.2f ms", v)
+		}
+		fmt.Fprintf(w, "commit-to-role-applied (server histogram, %d commits): mean %.2f ms, p50 %s, p90 %s, p99 %s\n",
+			l.Count, l.MeanMs, pct(l.P50Ms), pct(l.P90Ms), pct(l.P99Ms))
 	case l != nil:
 		fmt.Fprintln(w, "commit-to-role-applied: no commits observed")
 	case rep.MetricsNote != "":
