@@ -46,6 +46,7 @@ type Options struct {
 	// Backend is the durable journal. Required.
 	Backend Backend
 	// Records maps each record table name to the decoder of its values.
+	// Open calls decoders from several goroutines at once.
 	Records map[string]RecordDecoder
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
