@@ -37,7 +37,8 @@ func newMemDB() (*memdb.MemDB, error) {
 					&memdb.StringFieldIndex{Field: "GroupID"},
 					&memdb.StringFieldIndex{Field: "MemberID"},
 				}}},
-				"group":  {Name: "group", Indexer: &memdb.StringFieldIndex{Field: "GroupID"}},
+				// A group's members are a prefix scan of "id" (GroupID first),
+				// so only the member side has an index of its own.
 				"member": {Name: "member", Indexer: &memdb.StringFieldIndex{Field: "MemberID"}},
 			},
 		},
@@ -55,7 +56,6 @@ func newMemDB() (*memdb.MemDB, error) {
 					&memdb.StringFieldIndex{Field: "Table"},
 					&memdb.StringFieldIndex{Field: "Key"},
 				}}},
-				"table": {Name: "table", Indexer: &memdb.StringFieldIndex{Field: "Table"}},
 			},
 		},
 	}}

@@ -65,7 +65,7 @@ func (r reader) Resources(k Kind, fn func(*Resource) bool) {
 
 // Members returns the memberships of a group, in member id order.
 func (r reader) Members(groupID string) []*Membership {
-	return r.memberships("group", groupID)
+	return r.memberships("id_prefix", groupID, "")
 }
 
 // GroupsOf returns the memberships whose member is memberID, in group id
@@ -80,8 +80,8 @@ func (r reader) IsMember(groupID, memberID string) bool {
 	return err == nil && raw != nil
 }
 
-func (r reader) memberships(index, id string) []*Membership {
-	it, err := r.txn.Get(TableMemberships, index, id)
+func (r reader) memberships(index string, args ...any) []*Membership {
+	it, err := r.txn.Get(TableMemberships, index, args...)
 	if err != nil {
 		return nil
 	}
@@ -136,7 +136,7 @@ func (r reader) Record(table, key string) (any, bool) {
 // Records calls fn for every record of a table in key order, until fn
 // returns false.
 func (r reader) Records(table string, fn func(key string, value any) bool) {
-	it, err := r.txn.Get(TableRecords, "table", table)
+	it, err := r.txn.Get(TableRecords, "id_prefix", table, "")
 	if err != nil {
 		return
 	}

@@ -27,15 +27,17 @@ type note struct {
 	Text string `json:"text"`
 }
 
+func decodeNote(b []byte) (any, error) {
+	var n note
+	err := json.Unmarshal(b, &n)
+	return &n, err
+}
+
 func openStore(t *testing.T, open Opener) *store.Store {
 	t.Helper()
 	s, err := store.Open(context.Background(), store.Options{
 		Backend: open(),
-		Records: map[string]store.RecordDecoder{"notes": func(b []byte) (any, error) {
-			var n note
-			err := json.Unmarshal(b, &n)
-			return &n, err
-		}},
+		Records: map[string]store.RecordDecoder{"notes": decodeNote, "notesx": decodeNote},
 	})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
@@ -71,6 +73,7 @@ func RunTests(t *testing.T, newOpener NewOpener) {
 		{"AuditQuery", testAuditQuery},
 		{"CommitHooksInOrder", testHooks},
 		{"FeedOrderedDurableAndGapless", testFeed},
+		{"PrefixLookupsDoNotLeak", testPrefixes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newOpener(t)) })
@@ -477,5 +480,38 @@ func testFeed(t *testing.T, open Opener) {
 	page, err := s.Feed(context.Background(), 78, 2)
 	if err != nil || len(page) != 2 || page[0].Seq != 79 || page[1].Seq != 80 {
 		t.Fatalf("page after 78 = %+v %v", page, err)
+	}
+}
+
+// testPrefixes checks that ids that are prefixes of each other do not leak
+// into each other's member lists or record tables.
+func testPrefixes(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	defer s.Close()
+	mustWrite(t, s, func(w *store.WriteTxn) error {
+		for _, r := range []*store.Resource{group("g1", "G1"), group("g10", "G10"), user("u1", "a"), user("u2", "b")} {
+			if err := w.PutResource(r); err != nil {
+				return err
+			}
+		}
+		if _, err := w.AddMember(&store.Membership{GroupID: "g1", MemberID: "u1", MemberKind: store.KindUser}); err != nil {
+			return err
+		}
+		if _, err := w.AddMember(&store.Membership{GroupID: "g10", MemberID: "u2", MemberKind: store.KindUser}); err != nil {
+			return err
+		}
+		if err := w.PutRecord("notes", "k", &note{Text: "short table"}); err != nil {
+			return err
+		}
+		return w.PutRecord("notesx", "k", &note{Text: "long table"})
+	})
+	snap := s.Read()
+	if m := snap.Members("g1"); len(m) != 1 || m[0].MemberID != "u1" {
+		t.Fatalf("members of g1 = %+v", m)
+	}
+	n := 0
+	snap.Records("notes", func(string, any) bool { n++; return true })
+	if n != 1 {
+		t.Fatalf("records of table notes = %d, want 1", n)
 	}
 }
