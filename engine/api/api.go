@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/scimd/scimd/engine/httpjson"
 	"github.com/scimd/scimd/engine/reconcile"
 	"github.com/scimd/scimd/scim/server"
 	"github.com/scimd/scimd/scim/store"
@@ -79,16 +80,6 @@ func requestID(r *http.Request) string {
 	return s
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeErr(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]any{"error": msg, "status": status})
-}
-
 func errStatus(err error) int {
 	switch {
 	case errors.Is(err, reconcile.ErrNotFound):
@@ -131,7 +122,7 @@ func (a *API) listTeammates(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("access"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			writeErr(w, http.StatusBadRequest, "access must be true or false")
+			httpjson.Error(w, http.StatusBadRequest, "access must be true or false")
 			return
 		}
 		f.Access = &b
@@ -141,17 +132,17 @@ func (a *API) listTeammates(w http.ResponseWriter, r *http.Request) {
 	for i, t := range list {
 		out[i] = teammateJSON(t)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"teammates": out, "seq": seq})
+	httpjson.Write(w, http.StatusOK, map[string]any{"teammates": out, "seq": seq})
 }
 
 func (a *API) getTeammate(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
 	t, ok := a.opts.Reconciler.Teammate(id)
 	if !ok {
-		writeErr(w, http.StatusNotFound, "no teammate "+strconv.Quote(id))
+		httpjson.Error(w, http.StatusNotFound, "no teammate "+strconv.Quote(id))
 		return
 	}
-	writeJSON(w, http.StatusOK, teammateJSON(t))
+	httpjson.Write(w, http.StatusOK, teammateJSON(t))
 }
 
 func (a *API) setRole(w http.ResponseWriter, r *http.Request) {
@@ -159,7 +150,7 @@ func (a *API) setRole(w http.ResponseWriter, r *http.Request) {
 		Role *string `json:"role"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {
-		writeErr(w, http.StatusBadRequest, "body must be {\"role\": \"<role>\"} or {\"role\": null}: "+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "body must be {\"role\": \"<role>\"} or {\"role\": null}: "+err.Error())
 		return
 	}
 	role := ""
@@ -168,29 +159,29 @@ func (a *API) setRole(w http.ResponseWriter, r *http.Request) {
 	}
 	id := mux.Vars(r)["id"]
 	if _, err := a.opts.Reconciler.SetRole(r.Context(), id, role, server.ActorFrom(r.Context()), requestID(r)); err != nil {
-		writeErr(w, errStatus(err), err.Error())
+		httpjson.Error(w, errStatus(err), err.Error())
 		return
 	}
 	t, _ := a.opts.Reconciler.Teammate(id)
-	writeJSON(w, http.StatusOK, teammateJSON(t))
+	httpjson.Write(w, http.StatusOK, teammateJSON(t))
 }
 
 func (a *API) listGroups(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"groups": a.opts.Reconciler.Groups(r.Context())})
+	httpjson.Write(w, http.StatusOK, map[string]any{"groups": a.opts.Reconciler.Groups(r.Context())})
 }
 
 func (a *API) policyStatus(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, a.opts.Policy.StatusJSON())
+	httpjson.Write(w, http.StatusOK, a.opts.Policy.StatusJSON())
 }
 
 func (a *API) policyReload(w http.ResponseWriter, r *http.Request) {
 	err := a.opts.Policy.Reload(r.Context(), "api:"+server.ActorFrom(r.Context()).Name)
 	status := a.opts.Policy.StatusJSON()
 	if err != nil {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": err.Error(), "policy": status})
+		httpjson.Write(w, http.StatusUnprocessableEntity, map[string]any{"error": err.Error(), "policy": status})
 		return
 	}
-	writeJSON(w, http.StatusOK, status)
+	httpjson.Write(w, http.StatusOK, status)
 }
 
 func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
@@ -201,16 +192,16 @@ func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
 	if state == "all" {
 		state = ""
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"changes": a.opts.Reconciler.Changes(state)})
+	httpjson.Write(w, http.StatusOK, map[string]any{"changes": a.opts.Reconciler.Changes(state)})
 }
 
 func (a *API) getChange(w http.ResponseWriter, r *http.Request) {
 	c, ok := a.opts.Reconciler.Change(mux.Vars(r)["id"])
 	if !ok {
-		writeErr(w, http.StatusNotFound, "no change "+strconv.Quote(mux.Vars(r)["id"]))
+		httpjson.Error(w, http.StatusNotFound, "no change "+strconv.Quote(mux.Vars(r)["id"]))
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	httpjson.Write(w, http.StatusOK, c)
 }
 
 func (a *API) decide(approve bool) http.HandlerFunc {
@@ -224,11 +215,11 @@ func (a *API) decide(approve bool) http.HandlerFunc {
 			err = a.opts.Reconciler.Reject(r.Context(), id, actor, requestID(r))
 		}
 		if err != nil {
-			writeErr(w, errStatus(err), err.Error())
+			httpjson.Error(w, errStatus(err), err.Error())
 			return
 		}
 		c, _ := a.opts.Reconciler.Change(id)
-		writeJSON(w, http.StatusOK, c)
+		httpjson.Write(w, http.StatusOK, c)
 	}
 }
 
@@ -250,7 +241,7 @@ func (a *API) auditEvents(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("after"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			writeErr(w, http.StatusBadRequest, "after must be a sequence number")
+			httpjson.Error(w, http.StatusBadRequest, "after must be a sequence number")
 			return
 		}
 		aq.AfterSeq = n
@@ -258,7 +249,7 @@ func (a *API) auditEvents(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 10000 {
-			writeErr(w, http.StatusBadRequest, "limit must be between 1 and 10000")
+			httpjson.Error(w, http.StatusBadRequest, "limit must be between 1 and 10000")
 			return
 		}
 		aq.Limit = n
@@ -270,7 +261,7 @@ func (a *API) auditEvents(w http.ResponseWriter, r *http.Request) {
 		if v := q.Get(p.name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				writeErr(w, http.StatusBadRequest, p.name+" must be an RFC 3339 time")
+				httpjson.Error(w, http.StatusBadRequest, p.name+" must be an RFC 3339 time")
 				return
 			}
 			*p.dst = t
@@ -278,12 +269,12 @@ func (a *API) auditEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	events, err := queryAudit(r.Context(), a.opts.Store, aq, teammate, group)
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	out := map[string]any{"events": events}
 	if len(events) == aq.Limit {
 		out["next"] = events[len(events)-1].Seq
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/scimd/scimd/audit"
+	"github.com/scimd/scimd/engine/httpjson"
 	"github.com/scimd/scimd/engine/policy"
 	"github.com/scimd/scimd/engine/reconcile"
 	"github.com/scimd/scimd/engine/review"
@@ -92,7 +93,7 @@ func (rv *Review) settled(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("timeout"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 || d > maxSettle {
-			writeErr(w, http.StatusBadRequest, "timeout must be a duration between 1ns and 1m")
+			httpjson.Error(w, http.StatusBadRequest, "timeout must be a duration between 1ns and 1m")
 			return
 		}
 		timeout = d
@@ -100,7 +101,7 @@ func (rv *Review) settled(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	err := rv.opts.Reconciler.WaitIdle(ctx)
-	writeJSON(w, http.StatusOK, map[string]any{"settled": err == nil})
+	httpjson.Write(w, http.StatusOK, map[string]any{"settled": err == nil})
 }
 
 // plan compiles and tests the candidate files as a reload would, plans
@@ -114,14 +115,14 @@ func (rv *Review) plan(w http.ResponseWriter, r *http.Request) {
 	if err := dec.Decode(&req); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeErr(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("plan request exceeds %d bytes", tooBig.Limit))
+			httpjson.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("plan request exceeds %d bytes", tooBig.Limit))
 			return
 		}
-		writeErr(w, http.StatusBadRequest, `body must be {"files": {"<path>": "<content>", …}, "commit": "<sha>"}: `+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, `body must be {"files": {"<path>": "<content>", …}, "commit": "<sha>"}: `+err.Error())
 		return
 	}
 	if len(req.Files) == 0 {
-		writeErr(w, http.StatusBadRequest, "no policy files in the request")
+		httpjson.Error(w, http.StatusBadRequest, "no policy files in the request")
 		return
 	}
 	files := make(map[string][]byte, len(req.Files))
@@ -139,18 +140,18 @@ func (rv *Review) plan(w http.ResponseWriter, r *http.Request) {
 		ref := review.NewRefusal(refused, live, req.Commit)
 		ref.RequestID = reqID
 		if err := rv.audit(ctx, refusedPlanEvent(ref, actor, reqID)); err != nil {
-			writeErr(w, http.StatusInternalServerError, err.Error())
+			httpjson.Error(w, http.StatusInternalServerError, err.Error())
 			return
 		}
-		writeJSON(w, http.StatusUnprocessableEntity, ref)
+		httpjson.Write(w, http.StatusUnprocessableEntity, ref)
 		return
 	case err != nil:
-		writeErr(w, http.StatusServiceUnavailable, "plan: "+err.Error())
+		httpjson.Error(w, http.StatusServiceUnavailable, "plan: "+err.Error())
 		return
 	}
 	p, err := rv.opts.Reconciler.Plan(ctx, set)
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, "plan: "+err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, "plan: "+err.Error())
 		return
 	}
 	if live != nil && live.Revision() != p.LiveRevision {
@@ -159,10 +160,10 @@ func (rv *Review) plan(w http.ResponseWriter, r *http.Request) {
 	res := review.NewPlanResult(p, set, live, req.Commit, rv.opts.Now())
 	res.RequestID = reqID
 	if err := rv.audit(ctx, plannedEvent(res, actor, reqID)); err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	httpjson.Write(w, http.StatusOK, res)
 }
 
 func (rv *Review) audit(ctx context.Context, e audit.Event) error {
@@ -247,17 +248,17 @@ func (rv *Review) verify(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("expect"); v != "" {
 		h, err := review.ParseChainHead(v)
 		if err != nil {
-			writeErr(w, http.StatusBadRequest, err.Error())
+			httpjson.Error(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		expect = &h
 	}
 	res, err := review.Verify(r.Context(), rv.page, expect)
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	httpjson.Write(w, http.StatusOK, res)
 }
 
 // lookup returns the event with sequence number seq, or nil.
@@ -275,19 +276,19 @@ func (rv *Review) lookup(ctx context.Context, seq uint64) (*audit.Event, error) 
 func (rv *Review) auditEvent(w http.ResponseWriter, r *http.Request) {
 	seq, err := strconv.ParseUint(mux.Vars(r)["seq"], 10, 64)
 	if err != nil {
-		writeErr(w, http.StatusBadRequest, "sequence number out of range")
+		httpjson.Error(w, http.StatusBadRequest, "sequence number out of range")
 		return
 	}
 	e, err := rv.lookup(r.Context(), seq)
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	if e == nil {
-		writeErr(w, http.StatusNotFound, fmt.Sprintf("no audit event %d", seq))
+		httpjson.Error(w, http.StatusNotFound, fmt.Sprintf("no audit event %d", seq))
 		return
 	}
-	writeJSON(w, http.StatusOK, e)
+	httpjson.Write(w, http.StatusOK, e)
 }
 
 // history answers a teammate (id or userName) with its current state and
@@ -298,24 +299,24 @@ func (rv *Review) history(w http.ResponseWriter, r *http.Request) {
 	events, err := scanAudit(ctx, rv.opts.Store, store.AuditQuery{TargetID: id, Types: []string{"teammate"}},
 		func(audit.Event) bool { return true }, 0)
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	t, ok := rv.opts.Reconciler.Teammate(id)
 	if !ok && len(events) == 0 {
-		writeErr(w, http.StatusNotFound, "no teammate "+strconv.Quote(mux.Vars(r)["id"]))
+		httpjson.Error(w, http.StatusNotFound, "no teammate "+strconv.Quote(mux.Vars(r)["id"]))
 		return
 	}
 	entries, err := review.History(ctx, id, events, rv.lookup)
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	out := map[string]any{"id": id, "teammate": nil, "history": entries}
 	if ok {
 		out["teammate"] = teammateJSON(t)
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // report answers the access review report.
@@ -327,5 +328,5 @@ func (rv *Review) report(w http.ResponseWriter, r *http.Request) {
 	if set := rv.opts.Active(); set != nil {
 		roles, revision = set.Roles(), set.Revision()
 	}
-	writeJSON(w, http.StatusOK, review.BuildReport(teammates, groups, roles, revision, seq, rv.opts.Now()))
+	httpjson.Write(w, http.StatusOK, review.BuildReport(teammates, groups, roles, revision, seq, rv.opts.Now()))
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/scimd/scimd/engine/httpjson"
 	"github.com/scimd/scimd/scim/server"
 )
 
@@ -30,16 +31,6 @@ func (s *Service) Register(r *mux.Router) {
 	h("/webhooks/{id}/resume", s.resumeWebhook, http.MethodPost)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeErr(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]any{"error": msg, "status": status})
-}
-
 func requestID(r *http.Request) string {
 	if id := server.RequestIDFrom(r.Context()); id != "" {
 		return id
@@ -50,12 +41,12 @@ func requestID(r *http.Request) string {
 func (s *Service) errStatus(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
-		writeErr(w, http.StatusNotFound, err.Error())
+		httpjson.Error(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, ErrInvalid):
-		writeErr(w, http.StatusBadRequest, err.Error())
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
 	default:
 		s.log.Error("webhook request failed", "err", err)
-		writeErr(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 	}
 }
 
@@ -65,7 +56,7 @@ func (s *Service) createWebhook(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRegistrationBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&reg); err != nil {
-		writeErr(w, http.StatusBadRequest, fmt.Sprintf(`body must be a JSON object {"url": "https://…", "secret": "…", "events": ["teammate.role.changed", …]}: %v`, err))
+		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf(`body must be a JSON object {"url": "https://…", "secret": "…", "events": ["teammate.role.changed", …]}: %v`, err))
 		return
 	}
 	e, err := s.registry.create(r.Context(), reg, server.ActorFrom(r.Context()), requestID(r))
@@ -73,7 +64,7 @@ func (s *Service) createWebhook(w http.ResponseWriter, r *http.Request) {
 		s.errStatus(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, viewOf(&e, s.store.Read().FeedSeq))
+	httpjson.Write(w, http.StatusCreated, viewOf(&e, s.store.Read().FeedSeq))
 }
 
 // listWebhooks serves GET /api/v1/webhooks.
@@ -83,7 +74,7 @@ func (s *Service) listWebhooks(w http.ResponseWriter, _ *http.Request) {
 	for _, e := range endpoints(snap) {
 		out = append(out, viewOf(e, snap.FeedSeq))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"webhooks": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"webhooks": out})
 }
 
 // getWebhook serves GET /api/v1/webhooks/{id}.
@@ -92,10 +83,10 @@ func (s *Service) getWebhook(w http.ResponseWriter, r *http.Request) {
 	snap := s.store.Read()
 	e, ok := endpointIn(snap, id)
 	if !ok {
-		writeErr(w, http.StatusNotFound, "no webhook "+strconv.Quote(id))
+		httpjson.Error(w, http.StatusNotFound, "no webhook "+strconv.Quote(id))
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(e, snap.FeedSeq))
+	httpjson.Write(w, http.StatusOK, viewOf(e, snap.FeedSeq))
 }
 
 // deleteWebhook serves DELETE /api/v1/webhooks/{id}.
@@ -114,5 +105,5 @@ func (s *Service) resumeWebhook(w http.ResponseWriter, r *http.Request) {
 		s.errStatus(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(&e, s.store.Read().FeedSeq))
+	httpjson.Write(w, http.StatusOK, viewOf(&e, s.store.Read().FeedSeq))
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/scimd/scimd/engine/httpjson"
 	"github.com/scimd/scimd/scim/store"
 )
 
@@ -141,7 +142,7 @@ func (s *Service) serveFeed(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("after"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			writeErr(w, http.StatusBadRequest, "after must be a feed sequence number (0 for the start)")
+			httpjson.Error(w, http.StatusBadRequest, "after must be a feed sequence number (0 for the start)")
 			return
 		}
 		after = n
@@ -150,26 +151,26 @@ func (s *Service) serveFeed(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxFeedLimit {
-			writeErr(w, http.StatusBadRequest, fmt.Sprintf("limit must be between 1 and %d", MaxFeedLimit))
+			httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("limit must be between 1 and %d", MaxFeedLimit))
 			return
 		}
 		limit = n
 	}
 	wait, err := parseWait(q.Get("wait"))
 	if err != nil {
-		writeErr(w, http.StatusBadRequest, err.Error())
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	page, err := readPage(r.Context(), s.store, s.signal, s.draining, after, limit, wait)
 	switch {
 	case err == nil:
-		writeJSON(w, http.StatusOK, page)
+		httpjson.Write(w, http.StatusOK, page)
 	case r.Context().Err() != nil:
 		// The client went away during a long-poll: nobody to answer.
 	case errors.Is(err, ErrAhead):
-		writeErr(w, http.StatusConflict, err.Error())
+		httpjson.Error(w, http.StatusConflict, err.Error())
 	default:
 		s.log.Error("feed read failed", "err", err)
-		writeErr(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 	}
 }
