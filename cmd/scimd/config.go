@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -26,6 +27,11 @@ type serveConfig struct {
 	LogLevel     string  `yaml:"log-level"`
 	GuardCount   int     `yaml:"guard-count"`
 	GuardPercent float64 `yaml:"guard-percent"`
+	// Webhook delivery.
+	WebhookMaxFailures int           `yaml:"webhook-max-failures"`
+	WebhookMinBackoff  time.Duration `yaml:"webhook-min-backoff"`
+	WebhookMaxBackoff  time.Duration `yaml:"webhook-max-backoff"`
+	WebhookTimeout     time.Duration `yaml:"webhook-timeout"`
 }
 
 func defaultServeConfig() serveConfig {
@@ -44,6 +50,12 @@ func defaultServeConfig() serveConfig {
 		// than 10 teammates and more than 10% of them.
 		GuardCount:   10,
 		GuardPercent: 10,
+		// Webhook delivery: pause an endpoint after 10 consecutive
+		// failures; back off from 5 s to 1 h; 10 s per attempt.
+		WebhookMaxFailures: 10,
+		WebhookMinBackoff:  5 * time.Second,
+		WebhookMaxBackoff:  time.Hour,
+		WebhookTimeout:     10 * time.Second,
 	}
 }
 
@@ -59,6 +71,10 @@ func bindServeFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (SCIMD_LOG_LEVEL)")
 	fs.IntVar(&c.GuardCount, "guard-count", c.GuardCount, "hold a change that demotes more than this many teammates... (SCIMD_GUARD_COUNT)")
 	fs.Float64Var(&c.GuardPercent, "guard-percent", c.GuardPercent, "...and more than this percent of them, for approval (SCIMD_GUARD_PERCENT)")
+	fs.IntVar(&c.WebhookMaxFailures, "webhook-max-failures", c.WebhookMaxFailures, "consecutive failed deliveries that pause a webhook endpoint (SCIMD_WEBHOOK_MAX_FAILURES)")
+	fs.DurationVar(&c.WebhookMinBackoff, "webhook-min-backoff", c.WebhookMinBackoff, "first retry delay of a failed webhook delivery (SCIMD_WEBHOOK_MIN_BACKOFF)")
+	fs.DurationVar(&c.WebhookMaxBackoff, "webhook-max-backoff", c.WebhookMaxBackoff, "longest retry delay of a failing webhook endpoint (SCIMD_WEBHOOK_MAX_BACKOFF)")
+	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", c.WebhookTimeout, "time limit of one webhook delivery attempt (SCIMD_WEBHOOK_TIMEOUT)")
 }
 
 // resolveServeConfig applies the config file and environment beneath the
@@ -128,6 +144,14 @@ func setField(c *serveConfig, name, v string) error {
 		c.GuardCount, err = strconv.Atoi(v)
 	case "guard-percent":
 		c.GuardPercent, err = strconv.ParseFloat(v, 64)
+	case "webhook-max-failures":
+		c.WebhookMaxFailures, err = strconv.Atoi(v)
+	case "webhook-min-backoff":
+		c.WebhookMinBackoff, err = time.ParseDuration(v)
+	case "webhook-max-backoff":
+		c.WebhookMaxBackoff, err = time.ParseDuration(v)
+	case "webhook-timeout":
+		c.WebhookTimeout, err = time.ParseDuration(v)
 	}
 	return err
 }

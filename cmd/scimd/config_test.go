@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestResolveServeConfigPrecedence(t *testing.T) {
@@ -35,6 +36,11 @@ func TestResolveServeConfigPrecedence(t *testing.T) {
 		{"flag over env", []string{"--config", file, "--data", "/from/flag"}, map[string]string{"SCIMD_DATA": "/from/env"}, func(t *testing.T, c serveConfig) {
 			if c.Data != "/from/flag" {
 				t.Errorf("flag = %+v", c)
+			}
+		}},
+		{"durations from env and flags", []string{"--webhook-timeout", "3s"}, map[string]string{"SCIMD_WEBHOOK_MIN_BACKOFF": "250ms"}, func(t *testing.T, c serveConfig) {
+			if c.WebhookTimeout != 3*time.Second || c.WebhookMinBackoff != 250*time.Millisecond || c.WebhookMaxFailures != 10 {
+				t.Errorf("webhook settings = %+v", c)
 			}
 		}},
 		{"config from env", nil, map[string]string{"SCIMD_CONFIG": file}, func(t *testing.T, c serveConfig) {
@@ -79,6 +85,7 @@ func TestResolveServeConfigErrors(t *testing.T) {
 		{"unknown key in file", []string{"--config", bad}, nil},
 		{"missing file", []string{"--config", filepath.Join(t.TempDir(), "none.yaml")}, nil},
 		{"bad env number", nil, map[string]string{"SCIMD_MAX_RESULTS": "many"}},
+		{"bad duration in env", nil, map[string]string{"SCIMD_WEBHOOK_TIMEOUT": "soon"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,7 +62,9 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		Data: cfg.Data, Policies: cfg.Policies, AdminToken: os.Getenv("SCIMD_ADMIN_TOKEN"),
 		ExternalURL: cfg.ExternalURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxResults: cfg.MaxResults,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
-		Guard:  reconcile.Threshold{Count: cfg.GuardCount, Percent: cfg.GuardPercent},
+		Guard: reconcile.Threshold{Count: cfg.GuardCount, Percent: cfg.GuardPercent},
+		Delivery: app.DeliveryConfig{MaxFailures: cfg.WebhookMaxFailures, MinBackoff: cfg.WebhookMinBackoff,
+			MaxBackoff: cfg.WebhookMaxBackoff, Timeout: cfg.WebhookTimeout},
 		Logger: log, ProcessMetrics: true,
 	})
 	if err != nil {
