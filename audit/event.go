@@ -109,7 +109,7 @@ const GenesisHash = "00000000000000000000000000000000000000000000000000000000000
 func ComputeHash(e Event) (string, error) {
 	e.Hash = ""
 	e.Time = e.Time.UTC()
-	b, err := canonicalJSON(e)
+	b, err := canonicalEvent(e)
 	if err != nil {
 		return "", fmt.Errorf("audit: encode event %d for hashing: %w", e.Seq, err)
 	}

@@ -226,7 +226,7 @@ func (r *Reconciler) decideChange(ctx context.Context, id, state string, actor a
 			typ = audit.TypeChangeRejected
 		}
 		tx.Audit(audit.Event{Type: typ, Actor: actor, RequestID: requestID, Target: audit.Target{Type: "Change", ID: id},
-			Details: map[string]any{"changes": len(c.Changes), "demotions": c.Demotions, "trigger": c.Trigger}})
+			Details: map[string]any{"changes": len(c.Changes), "demotions": c.Demotions, "trigger": c.Trigger.detail()}})
 		decided = &c
 		return nil
 	})
@@ -260,7 +260,7 @@ func (r *Reconciler) SetRole(ctx context.Context, id, role string, actor audit.A
 		}
 		tx.Audit(audit.Event{Type: audit.TypeRoleManual, Actor: actor, RequestID: requestID,
 			Target: audit.Target{Type: "Teammate", ID: id, Name: t.UserName},
-			Change: &audit.Change{From: from, To: stateOf(&t)}})
+			Change: &audit.Change{From: from.detail(), To: stateOf(&t).detail()}})
 		cause := Cause{Kind: "manual", Actor: actor.Name, RequestID: requestID}
 		if err := tx.AppendFeed(id, audit.TypeRoleManual, FeedChange{Changes: []string{audit.TypeRoleManual},
 			From: from, To: stateOf(&t), Teammate: feedTeammate(&t), Cause: cause}); err != nil {

@@ -137,3 +137,32 @@ func stateOf(t *Teammate) State {
 	}
 	return State{Role: t.Role, Access: t.Access, Excluded: t.Excluded, Exists: true}
 }
+
+// detail is the State as plain JSON data for audit events (which then hash
+// in one encoding pass); it encodes exactly as the State does.
+func (s State) detail() map[string]any {
+	return map[string]any{"role": s.Role, "access": s.Access, "excluded": s.Excluded, "exists": s.Exists}
+}
+
+// detail is the Cause as plain JSON data for audit events; it encodes
+// exactly as the Cause does.
+func (c Cause) detail() map[string]any {
+	m := map[string]any{"kind": c.Kind}
+	if c.Actor != "" {
+		m["actor"] = c.Actor
+	}
+	if c.RequestID != "" {
+		m["requestId"] = c.RequestID
+	}
+	if c.Revision != "" {
+		m["revision"] = c.Revision
+	}
+	if len(c.AuditSeqs) > 0 {
+		seqs := make([]any, len(c.AuditSeqs))
+		for i, s := range c.AuditSeqs {
+			seqs[i] = s
+		}
+		m["auditSeqs"] = seqs
+	}
+	return m
+}

@@ -592,7 +592,7 @@ func (r *Reconciler) apply(ctx context.Context, set *policy.Set, batch []trigger
 				PolicyRevision: set.Revision(),
 				Reasons: []string{fmt.Sprintf("would demote %d of %d teammates (threshold: more than %d and more than %g%%)",
 					h.change.Demotions, total, r.threshold.Count, r.threshold.Percent)},
-				Details: map[string]any{"trigger": h.change.Trigger, "changes": len(h.change.Changes)}})
+				Details: map[string]any{"trigger": h.change.Trigger.detail(), "changes": len(h.change.Changes)}})
 		}
 		for _, ev := range applied {
 			if err := r.applyOne(tx, set, batch, ev, full); err != nil {
@@ -684,7 +684,7 @@ func (r *Reconciler) applyOne(tx *store.WriteTxn, set *policy.Set, batch []trigg
 	if ev.err != nil {
 		tx.Audit(audit.Event{Type: audit.TypePolicyError, Actor: actor, Target: target, PolicyRevision: set.Revision(),
 			RequestID: t.cause.RequestID, Reasons: []string{ev.err.Error()},
-			Details: map[string]any{"cause": t.cause, "inputDigest": ev.digest}})
+			Details: map[string]any{"cause": t.cause.detail(), "inputDigest": ev.digest}})
 		r.metrics.policyErrors.Inc()
 		return nil
 	}
@@ -694,7 +694,7 @@ func (r *Reconciler) applyOne(tx *store.WriteTxn, set *policy.Set, batch []trigg
 	if !full && ev.userName != "" {
 		tx.Audit(audit.Event{Type: audit.TypeDecision, Actor: actor, Target: target, PolicyRevision: set.Revision(),
 			DecisionID: ev.decision.DecisionID, RequestID: t.cause.RequestID, Reasons: ev.decision.Reasons,
-			Details: map[string]any{"inputDigest": ev.digest, "cause": t.cause,
+			Details: map[string]any{"inputDigest": ev.digest, "cause": t.cause.detail(),
 				"result": map[string]any{"role": ev.decision.Role, "access": ev.decision.Access, "excluded": ev.decision.Excluded}}})
 	}
 	if ev.next == ev.cur {
@@ -724,8 +724,8 @@ func (r *Reconciler) applyOne(tx *store.WriteTxn, set *policy.Set, batch []trigg
 	for _, typ := range types {
 		e := audit.Event{Type: typ, Actor: actor, Target: target, PolicyRevision: set.Revision(),
 			DecisionID: ev.decision.DecisionID, RequestID: t.cause.RequestID, Reasons: ev.diff.Reasons,
-			Change:  &audit.Change{From: ev.diff.From, To: ev.diff.To},
-			Details: map[string]any{"cause": t.cause}}
+			Change:  &audit.Change{From: ev.diff.From.detail(), To: ev.diff.To.detail()},
+			Details: map[string]any{"cause": t.cause.detail()}}
 		if typ == audit.TypeRoleReverted {
 			if seq, ok := t.manualSeq[ev.id]; ok {
 				e.Details["reverts"] = seq
