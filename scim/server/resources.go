@@ -176,12 +176,9 @@ func (s *Server) create(kind store.Kind) http.HandlerFunc {
 			if err := tx.PutResource(res); err != nil {
 				return err
 			}
-			var mc memberChange
-			if d.MembersGiven {
-				var err error
-				if mc, err = s.applyMembers(tx, res.ID, membersDelta{replace: true, add: d.Members}); err != nil {
-					return err
-				}
+			mc, err := s.applyBodyMembers(tx, res.ID, d)
+			if err != nil {
+				return err
 			}
 			tx.Audit(s.event(r, eventType(kind, "created"), res, nil, res, mc))
 			created = res
@@ -215,12 +212,9 @@ func (s *Server) replace(kind store.Kind) http.HandlerFunc {
 			}
 			next := &store.Resource{ID: id, Kind: kind, ExternalID: d.ExternalID, Name: d.Name, Attrs: d.Attrs,
 				Created: cur.Created, Modified: tx.Now(), Version: cur.Version + 1}
-			var mc memberChange
-			if d.MembersGiven {
-				var err error
-				if mc, err = s.applyMembers(tx, id, membersDelta{replace: true, add: d.Members}); err != nil {
-					return err
-				}
+			mc, err := s.applyBodyMembers(tx, id, d)
+			if err != nil {
+				return err
 			}
 			if sameContent(cur, next) && mc.empty() {
 				result = cur
@@ -241,6 +235,15 @@ func (s *Server) replace(kind store.Kind) http.HandlerFunc {
 		}
 		s.respondResource(w, r, http.StatusOK, kind, result)
 	}
+}
+
+// applyBodyMembers makes a group's members those of a POST or PUT body,
+// when the body has a "members" attribute.
+func (s *Server) applyBodyMembers(tx *store.WriteTxn, groupID string, d *decoded) (memberChange, error) {
+	if !d.MembersGiven {
+		return memberChange{}, nil
+	}
+	return s.applyMembers(tx, groupID, membersDelta{replace: true, add: d.Members})
 }
 
 func sameContent(a, b *store.Resource) bool {
