@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -53,7 +52,8 @@ func asError(err error) *Error {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
+	bp := responseBuffers.Get().(*[]byte)
+	body, err := appendJSON((*bp)[:0], v)
 	if err != nil {
 		status = http.StatusInternalServerError
 		body = []byte(`{"schemas":["` + schema.ErrorURN + `"],"status":"500","detail":"internal error encoding the response"}`)
@@ -62,6 +62,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+	if err == nil && cap(body) <= maxPooledBuffer {
+		*bp = body
+		responseBuffers.Put(bp)
+	}
 }
 
 func writeError(w http.ResponseWriter, e *Error) {

@@ -105,7 +105,7 @@ func (s *Server) list(kind store.Kind) http.HandlerFunc {
 			return
 		}
 		snap := s.store.Read()
-		rd := renderer{snap: snap, baseURL: s.baseURL(r)}
+		rd := renderer{snap: snap, baseURL: s.baseURL(r), shared: p.proj.none()}
 		renderMembers := !p.proj.excludes("members")
 		filterMembers := p.filter != nil && strings.Contains(strings.ToLower(p.filter.String()), "members")
 

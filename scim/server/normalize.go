@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -315,7 +316,19 @@ func decodeMember(e any) (memberRef, *Error) {
 // resourceDoc renders the attributes PATCH works on: everything but the
 // members and a user's groups.
 func resourceDoc(rt *schema.ResourceType, r *store.Resource) map[string]any {
-	doc := store.CloneMap(r.Attrs)
+	return fillResourceDoc(rt, r, store.CloneMap(r.Attrs))
+}
+
+// sharedResourceDoc is resourceDoc for a document that is only encoded:
+// only its top level is copied, so everything below it is the stored
+// resource's own and must not be changed.
+func sharedResourceDoc(rt *schema.ResourceType, r *store.Resource) map[string]any {
+	doc := make(map[string]any, len(r.Attrs)+6)
+	maps.Copy(doc, r.Attrs)
+	return fillResourceDoc(rt, r, doc)
+}
+
+func fillResourceDoc(rt *schema.ResourceType, r *store.Resource, doc map[string]any) map[string]any {
 	if doc == nil {
 		doc = map[string]any{}
 	}

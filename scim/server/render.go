@@ -17,6 +17,10 @@ func etag(r *store.Resource) string { return `W/"` + strconv.FormatUint(r.Versio
 type renderer struct {
 	snap    memberReader
 	baseURL string
+	// shared renders documents that share attribute values with the
+	// store (see sharedResourceDoc): for answers that are encoded as they
+	// are, with no projection to apply.
+	shared bool
 }
 
 // memberReader is the part of a snapshot or write transaction rendering
@@ -38,7 +42,12 @@ func resourceTypeOf(k store.Kind) *schema.ResourceType {
 // whether a group's members (the expensive part) are rendered.
 func (rd renderer) render(r *store.Resource, withMembers bool) map[string]any {
 	rt := resourceTypeOf(r.Kind)
-	doc := resourceDoc(rt, r)
+	var doc map[string]any
+	if rd.shared {
+		doc = sharedResourceDoc(rt, r)
+	} else {
+		doc = resourceDoc(rt, r)
+	}
 	location := rd.baseURL + rt.Endpoint + "/" + r.ID
 	doc["meta"] = map[string]any{
 		"resourceType": string(r.Kind),
@@ -119,6 +128,9 @@ func parseProjection(attributes, excluded string) projection {
 	return projection{include: split(attributes), exclude: split(excluded)}
 }
 
+// none reports whether the projection keeps the whole document.
+func (p projection) none() bool { return len(p.include) == 0 && len(p.exclude) == 0 }
+
 // excludes reports whether the projection certainly drops a top-level
 // attribute, so the renderer can skip computing it.
 func (p projection) excludes(attr string) bool {
@@ -144,7 +156,7 @@ func (p projection) excludes(attr string) bool {
 var alwaysReturned = map[string]bool{"id": true, "schemas": true}
 
 func (p projection) apply(rt *schema.ResourceType, doc map[string]any) map[string]any {
-	if len(p.include) == 0 && len(p.exclude) == 0 {
+	if p.none() {
 		return doc
 	}
 	if len(p.include) > 0 {
