@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 
 	"github.com/scimd/scimd/audit"
@@ -31,6 +33,8 @@ type heapRecord struct {
 // BenchmarkLoadedHeap measures the live heap of a loaded state of 100k
 // users (each with a record, as teammates have), 1k groups and 300k
 // memberships. It runs once whatever b.N is and reports MB of live heap.
+// With SCIMD_HEAP_PROFILE set it writes a heap profile of that state to the
+// file it names.
 func BenchmarkLoadedHeap(b *testing.B) {
 	const users, groups, memberships = 100_000, 1_000, 300_000
 	runtime.GC()
@@ -94,6 +98,18 @@ func BenchmarkLoadedHeap(b *testing.B) {
 	runtime.ReadMemStats(&after)
 	if n := len(s.Read().Members("g0000000")); n == 0 {
 		b.Fatal("no members loaded")
+	}
+	if path := os.Getenv("SCIMD_HEAP_PROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MB")
 	b.ReportMetric(0, "ns/op")

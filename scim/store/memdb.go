@@ -30,18 +30,7 @@ func newMemDB() (*memdb.MemDB, error) {
 	schema := &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 		TableUsers:  resourceTable(TableUsers),
 		TableGroups: resourceTable(TableGroups),
-		TableMemberships: {
-			Name: TableMemberships,
-			Indexes: map[string]*memdb.IndexSchema{
-				"id": {Name: "id", Unique: true, Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
-					&memdb.StringFieldIndex{Field: "GroupID"},
-					&memdb.StringFieldIndex{Field: "MemberID"},
-				}}},
-				// A group's members are a prefix scan of "id" (GroupID first),
-				// so only the member side has an index of its own.
-				"member": {Name: "member", Indexer: &memdb.StringFieldIndex{Field: "MemberID"}},
-			},
-		},
+		// Memberships live in B-trees of their own (memberships.go).
 		TableTokens: {
 			Name: TableTokens,
 			Indexes: map[string]*memdb.IndexSchema{

@@ -88,7 +88,12 @@ type Store struct {
 	lastFeed uint64     // feed sequence, guarded by writeMu
 	commitNo uint64     // transaction number, guarded by writeMu
 	closed   bool       // guarded by writeMu
-	failed   atomic.Pointer[error]
+	// mem is the writer's head of the memberships (every write so far,
+	// durable or not), guarded by writeMu and never shown to readers;
+	// memSnap is a copy of it that readers may be given.
+	mem     *memberships
+	memSnap *memberships
+	failed  atomic.Pointer[error]
 
 	pending chan *pendingCommit
 	durable atomic.Pointer[Snapshot]
@@ -104,6 +109,7 @@ type Store struct {
 type pendingCommit struct {
 	info  CommitInfo
 	snap  *memdb.Txn
+	mem   *memberships
 	errCh chan error
 }
 
@@ -174,7 +180,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	wake := make(chan struct{})
 	s.wake.Store(&wake)
-	s.durable.Store(&Snapshot{reader: reader{txn: s.db.Txn(false)}, FeedSeq: s.lastFeed})
+	s.durable.Store(&Snapshot{reader: reader{txn: s.db.Txn(false), mem: s.memSnap}, FeedSeq: s.lastFeed})
 	go s.commitLoop()
 	return s, nil
 }
@@ -182,9 +188,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // loadBatch is how many rows a load worker decodes at a time.
 const loadBatch = 512
 
-// load reads every backend row into memdb. Decoding JSON is spread over
+// load reads every backend row into memory. Decoding JSON is spread over
 // GOMAXPROCS workers while one goroutine inserts (memdb transactions are
-// single-threaded); at startup this is most of the time to ready.
+// single-threaded) and collects the memberships, which are then sorted and
+// bulk-loaded into their trees; at startup this is most of the time to
+// ready.
 func (s *Store) load(ctx context.Context) error {
 	txn := s.db.Txn(true)
 	defer txn.Abort()
@@ -226,6 +234,7 @@ func (s *Store) load(ctx context.Context) error {
 		})
 	}
 	n := 0
+	var members []*Membership
 	inserted := make(chan struct{})
 	go func() {
 		defer close(inserted)
@@ -233,6 +242,11 @@ func (s *Store) load(ctx context.Context) error {
 			for _, d := range batch {
 				if failed.Load() {
 					break
+				}
+				if m, ok := d.obj.(*Membership); ok {
+					members = append(members, m)
+					n++
+					continue
 				}
 				if err := txn.Insert(d.table, d.obj); err != nil {
 					fail(fmt.Errorf("store: load %s/%s: %w", d.table, d.key, err))
@@ -268,6 +282,8 @@ func (s *Store) load(ctx context.Context) error {
 		return fmt.Errorf("store: load: %w", err)
 	}
 	txn.Commit()
+	s.mem = loadMemberships(members)
+	s.memSnap = s.mem.copy()
 	s.lastSeq, s.lastHash, s.lastFeed = st.LastSeq, st.LastHash, st.LastFeedSeq
 	if s.lastHash == "" {
 		s.lastHash = audit.GenesisHash
@@ -350,14 +366,16 @@ func (s *Store) Write(ctx context.Context, fn func(*WriteTxn) error) error {
 		return ErrClosed
 	}
 	txn := s.db.Txn(true)
-	txn.TrackChanges()
-	w := &WriteTxn{reader: reader{txn: txn}, store: s, now: s.clock().UTC().Truncate(time.Microsecond)}
+	w := &WriteTxn{reader: reader{txn: txn, mem: s.mem}, store: s, now: s.clock().UTC().Truncate(time.Microsecond)}
+	// On every early return the memdb transaction is aborted and w.mem, the
+	// transaction's private copy of the memberships if it made one, is
+	// dropped: the store keeps s.mem.
 	if err := fn(w); err != nil {
 		txn.Abort()
 		s.writeMu.Unlock()
 		return err
 	}
-	changes := txn.Changes()
+	changes := w.netChanges()
 	if len(changes) == 0 && len(w.events) == 0 && len(w.feed) == 0 {
 		txn.Abort()
 		s.writeMu.Unlock()
@@ -381,12 +399,13 @@ func (s *Store) Write(ctx context.Context, fn func(*WriteTxn) error) error {
 		feed[i].Seq = s.lastFeed
 	}
 	s.commitNo++
-	info := CommitInfo{Commit: s.commitNo, Events: events, Feed: feed, FeedSeq: s.lastFeed, Changes: make([]Change, len(changes))}
-	for i, c := range changes {
-		info.Changes[i] = Change{Table: c.Table, Before: c.Before, After: c.After}
-	}
+	info := CommitInfo{Commit: s.commitNo, Events: events, Feed: feed, FeedSeq: s.lastFeed, Changes: changes}
 	txn.Commit()
-	p := &pendingCommit{info: info, snap: s.db.Txn(false), errCh: make(chan error, 1)}
+	if w.memOwned {
+		s.mem = w.mem
+		s.memSnap = s.mem.copy()
+	}
+	p := &pendingCommit{info: info, snap: s.db.Txn(false), mem: s.memSnap, errCh: make(chan error, 1)}
 	s.pending <- p
 	s.writeMu.Unlock()
 	return <-p.errCh
@@ -491,7 +510,7 @@ func (s *Store) commitGroup(group []*pendingCommit) {
 	s.metrics.transactions.Add(float64(len(group)))
 	s.metrics.batchSize.Observe(float64(len(group)))
 	last := group[len(group)-1]
-	s.durable.Store(&Snapshot{reader: reader{txn: last.snap}, Commit: last.info.Commit, FeedSeq: last.info.FeedSeq})
+	s.durable.Store(&Snapshot{reader: reader{txn: last.snap, mem: last.mem}, Commit: last.info.Commit, FeedSeq: last.info.FeedSeq})
 	wake := make(chan struct{})
 	old := s.wake.Swap(&wake)
 	close(*old)

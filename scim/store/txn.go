@@ -13,6 +13,7 @@ import (
 // reader holds the read helpers shared by Snapshot and WriteTxn.
 type reader struct {
 	txn *memdb.Txn
+	mem *memberships
 }
 
 // Resource returns the resource of kind k with the given id.
@@ -65,31 +66,19 @@ func (r reader) Resources(k Kind, fn func(*Resource) bool) {
 
 // Members returns the memberships of a group, in member id order.
 func (r reader) Members(groupID string) []*Membership {
-	return r.memberships("id_prefix", groupID, "")
+	return r.mem.members(groupID)
 }
 
 // GroupsOf returns the memberships whose member is memberID, in group id
 // order.
 func (r reader) GroupsOf(memberID string) []*Membership {
-	return r.memberships("member", memberID)
+	return r.mem.groupsOf(memberID)
 }
 
 // IsMember reports whether memberID is a direct member of groupID.
 func (r reader) IsMember(groupID, memberID string) bool {
-	raw, err := r.txn.First(TableMemberships, "id", groupID, memberID)
-	return err == nil && raw != nil
-}
-
-func (r reader) memberships(index string, args ...any) []*Membership {
-	it, err := r.txn.Get(TableMemberships, index, args...)
-	if err != nil {
-		return nil
-	}
-	var out []*Membership
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*Membership))
-	}
-	return out
+	_, ok := r.mem.get(groupID, memberID)
+	return ok
 }
 
 // Token returns the token with the given name.
@@ -168,6 +157,70 @@ type WriteTxn struct {
 	events []audit.Event
 	feed   []FeedEntry
 	now    time.Time
+	// memOwned is set once reader.mem is this transaction's private copy
+	// of the store's memberships (made at the first membership change).
+	memOwned bool
+	changes  []trackedChange
+}
+
+// changeKey identifies a changed object: its table and primary key.
+type changeKey struct {
+	table string
+	a, b  string
+}
+
+type trackedChange struct {
+	key changeKey
+	Change
+}
+
+// track records one mutation, in the order they are made.
+func (w *WriteTxn) track(key changeKey, before, after any) {
+	w.changes = append(w.changes, trackedChange{key: key, Change: Change{Table: key.table, Before: before, After: after}})
+}
+
+// netChanges returns the transaction's changes with the mutations of one
+// object collapsed into one change at the position of its last mutation,
+// holding the object before the first and after the last (as go-memdb's
+// change tracking does). An object inserted and then deleted is left out.
+func (w *WriteTxn) netChanges() []Change {
+	type info struct {
+		firstBefore any
+		last        int
+	}
+	seen := make(map[changeKey]info, len(w.changes))
+	for i, c := range w.changes {
+		in, ok := seen[c.key]
+		if !ok {
+			in.firstBefore = c.Before
+		}
+		in.last = i
+		seen[c.key] = in
+	}
+	out := make([]Change, 0, len(seen))
+	for i, c := range w.changes {
+		in := seen[c.key]
+		if in.last != i {
+			continue
+		}
+		ch := c.Change
+		ch.Before = in.firstBefore
+		if ch.Before == nil && ch.After == nil {
+			continue
+		}
+		out = append(out, ch)
+	}
+	return out
+}
+
+// ownMemberships returns the transaction's private copy of the
+// memberships, making it on first use.
+func (w *WriteTxn) ownMemberships() *memberships {
+	if !w.memOwned {
+		w.mem = w.mem.copy()
+		w.memOwned = true
+	}
+	return w.mem
 }
 
 // Now is the transaction's timestamp: every change and event of one write
@@ -183,9 +236,15 @@ func (w *WriteTxn) PutResource(r *Resource) error {
 	if other, ok := w.ResourceByName(r.Kind, r.Name); ok && other.ID != r.ID {
 		return fmt.Errorf("store: %s name %q is taken by %s: %w", r.Kind, r.Name, other.ID, ErrConflict)
 	}
-	if err := w.txn.Insert(kindTable(r.Kind), r); err != nil {
+	table := kindTable(r.Kind)
+	var before any
+	if old, ok := w.Resource(r.Kind, r.ID); ok {
+		before = old
+	}
+	if err := w.txn.Insert(table, r); err != nil {
 		return fmt.Errorf("store: put %s %s: %w", r.Kind, r.ID, err)
 	}
+	w.track(changeKey{table: table, a: r.ID}, before, r)
 	return nil
 }
 
@@ -196,15 +255,24 @@ func (w *WriteTxn) DeleteResource(k Kind, id string) ([]*Membership, error) {
 	if !ok {
 		return nil, fmt.Errorf("store: delete %s %s: %w", k, id, ErrNotFound)
 	}
-	removed := append(w.GroupsOf(id), w.Members(id)...)
-	for _, m := range removed {
-		if err := w.txn.Delete(TableMemberships, m); err != nil {
-			return nil, fmt.Errorf("store: delete membership %s/%s: %w", m.GroupID, m.MemberID, err)
+	removed := w.GroupsOf(id)
+	for _, m := range w.Members(id) {
+		if m.MemberID != id { // a group in itself is in both lists
+			removed = append(removed, m)
 		}
 	}
-	if err := w.txn.Delete(kindTable(k), r); err != nil {
+	if len(removed) > 0 {
+		mem := w.ownMemberships()
+		for _, m := range removed {
+			mem.delete(m)
+			w.track(changeKey{table: TableMemberships, a: m.GroupID, b: m.MemberID}, m, nil)
+		}
+	}
+	table := kindTable(k)
+	if err := w.txn.Delete(table, r); err != nil {
 		return nil, fmt.Errorf("store: delete %s %s: %w", k, id, err)
 	}
+	w.track(changeKey{table: table, a: id}, r, nil)
 	return removed, nil
 }
 
@@ -213,29 +281,32 @@ func (w *WriteTxn) AddMember(m *Membership) (bool, error) {
 	if w.IsMember(m.GroupID, m.MemberID) {
 		return false, nil
 	}
-	if err := w.txn.Insert(TableMemberships, m); err != nil {
-		return false, fmt.Errorf("store: add member %s to %s: %w", m.MemberID, m.GroupID, err)
-	}
+	stored := w.ownMemberships().insert(m)
+	w.track(changeKey{table: TableMemberships, a: stored.GroupID, b: stored.MemberID}, nil, stored)
 	return true, nil
 }
 
 // RemoveMember removes a membership. It reports false when there was none.
 func (w *WriteTxn) RemoveMember(groupID, memberID string) (bool, error) {
-	raw, err := w.txn.First(TableMemberships, "id", groupID, memberID)
-	if err != nil || raw == nil {
+	m, ok := w.mem.get(groupID, memberID)
+	if !ok {
 		return false, nil
 	}
-	if err := w.txn.Delete(TableMemberships, raw); err != nil {
-		return false, fmt.Errorf("store: remove member %s from %s: %w", memberID, groupID, err)
-	}
+	w.ownMemberships().delete(m)
+	w.track(changeKey{table: TableMemberships, a: m.GroupID, b: m.MemberID}, m, nil)
 	return true, nil
 }
 
 // PutToken stores a token; a token with the same name is replaced.
 func (w *WriteTxn) PutToken(t *Token) error {
+	var before any
+	if old, ok := w.Token(t.Name); ok {
+		before = old
+	}
 	if err := w.txn.Insert(TableTokens, t); err != nil {
 		return fmt.Errorf("store: put token %q: %w", t.Name, err)
 	}
+	w.track(changeKey{table: TableTokens, a: t.Name}, before, t)
 	return nil
 }
 
@@ -248,6 +319,7 @@ func (w *WriteTxn) DeleteToken(name string) error {
 	if err := w.txn.Delete(TableTokens, t); err != nil {
 		return fmt.Errorf("store: delete token %q: %w", name, err)
 	}
+	w.track(changeKey{table: TableTokens, a: name}, t, nil)
 	return nil
 }
 
@@ -257,9 +329,15 @@ func (w *WriteTxn) PutRecord(table, key string, value any) error {
 	if _, ok := w.store.codecs[table]; !ok {
 		return fmt.Errorf("store: no codec registered for record table %q", table)
 	}
-	if err := w.txn.Insert(TableRecords, &Record{Table: table, Key: key, Value: value}); err != nil {
+	var before any
+	if old, err := w.txn.First(TableRecords, "id", table, key); err == nil && old != nil {
+		before = old
+	}
+	rec := &Record{Table: table, Key: key, Value: value}
+	if err := w.txn.Insert(TableRecords, rec); err != nil {
 		return fmt.Errorf("store: put record %s/%s: %w", table, key, err)
 	}
+	w.track(changeKey{table: TableRecords, a: table, b: key}, before, rec)
 	return nil
 }
 
@@ -272,6 +350,7 @@ func (w *WriteTxn) DeleteRecord(table, key string) error {
 	if err := w.txn.Delete(TableRecords, raw); err != nil {
 		return fmt.Errorf("store: delete record %s/%s: %w", table, key, err)
 	}
+	w.track(changeKey{table: TableRecords, a: table, b: key}, raw, nil)
 	return nil
 }
 

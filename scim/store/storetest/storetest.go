@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -74,6 +76,11 @@ func RunTests(t *testing.T, newOpener NewOpener) {
 		{"CommitHooksInOrder", testHooks},
 		{"FeedOrderedDurableAndGapless", testFeed},
 		{"PrefixLookupsDoNotLeak", testPrefixes},
+		{"ManyMembershipsOrdered", testManyMemberships},
+		{"AbortedMembershipChangesLeaveNothing", testAbortMemberships},
+		{"SnapshotIsolation", testSnapshotIsolation},
+		{"CommitChangesCollapsed", testCommitChanges},
+		{"ConcurrentReadersAndWriters", testConcurrentReaders},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newOpener(t)) })
@@ -513,5 +520,495 @@ func testPrefixes(t *testing.T, open Opener) {
 	snap.Records("notes", func(string, any) bool { n++; return true })
 	if n != 1 {
 		t.Fatalf("records of table notes = %d, want 1", n)
+	}
+}
+
+// memberPattern says whether user u is in group g in testManyMemberships:
+// an irregular pattern, so groups and users have different member counts
+// and some have none.
+func memberPattern(g, u int) bool { return (g*7+u*13)%5 == 0 || (u%9 == g%4 && g != 3) }
+
+// checkMemberships compares every group's members and every user's groups
+// with want (group index -> user indexes), including their order.
+func checkMemberships(t *testing.T, r interface {
+	Members(string) []*store.Membership
+	GroupsOf(string) []*store.Membership
+	IsMember(string, string) bool
+}, groups, users []string, want map[int]map[int]bool) {
+	t.Helper()
+	total := 0
+	for gi, g := range groups {
+		var exp []string
+		for ui, u := range users {
+			if want[gi][ui] {
+				exp = append(exp, u)
+			}
+			if got := r.IsMember(g, u); got != want[gi][ui] {
+				t.Fatalf("IsMember(%s, %s) = %v, want %v", g, u, got, want[gi][ui])
+			}
+		}
+		sort.Strings(exp)
+		var got []string
+		for _, m := range r.Members(g) {
+			if m.GroupID != g {
+				t.Fatalf("Members(%s) holds a membership of %s", g, m.GroupID)
+			}
+			got = append(got, m.MemberID)
+		}
+		if !slices.Equal(got, exp) {
+			t.Fatalf("Members(%s) = %v, want (in member id order) %v", g, got, exp)
+		}
+		total += len(got)
+	}
+	n := 0
+	for ui, u := range users {
+		var exp []string
+		for gi, g := range groups {
+			if want[gi][ui] {
+				exp = append(exp, g)
+			}
+		}
+		sort.Strings(exp)
+		var got []string
+		for _, m := range r.GroupsOf(u) {
+			if m.MemberID != u {
+				t.Fatalf("GroupsOf(%s) holds a membership of %s", u, m.MemberID)
+			}
+			got = append(got, m.GroupID)
+		}
+		if !slices.Equal(got, exp) {
+			t.Fatalf("GroupsOf(%s) = %v, want (in group id order) %v", u, got, exp)
+		}
+		n += len(got)
+	}
+	if n != total {
+		t.Fatalf("%d memberships by group, %d by member", total, n)
+	}
+}
+
+// testManyMemberships checks lookups and their order with many memberships
+// across groups and members, whose ids sort differently as strings than as
+// numbers and are prefixes of each other, before and after a reopen and
+// after removals.
+func testManyMemberships(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	const ng, nu = 12, 60
+	var groups, users []string
+	for g := 0; g < ng; g++ {
+		groups = append(groups, fmt.Sprint("g", (g*5)%ng)) // g0, g5, g10, g3, …
+	}
+	for u := 0; u < nu; u++ {
+		users = append(users, fmt.Sprintf("u%d-%d", (u*7)%nu, u%3))
+	}
+	want := map[int]map[int]bool{}
+	mustWrite(t, s, func(w *store.WriteTxn) error {
+		for i, g := range groups {
+			if err := w.PutResource(group(g, "Group "+g)); err != nil {
+				return err
+			}
+			want[i] = map[int]bool{}
+		}
+		for _, u := range users {
+			if err := w.PutResource(user(u, "name-"+u)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	// Added in several transactions, users in descending order.
+	for gi := range groups {
+		mustWrite(t, s, func(w *store.WriteTxn) error {
+			for ui := len(users) - 1; ui >= 0; ui-- {
+				if !memberPattern(gi, ui) {
+					continue
+				}
+				added, err := w.AddMember(&store.Membership{GroupID: groups[gi], MemberID: users[ui], MemberKind: store.KindUser, Display: "d " + users[ui]})
+				if err != nil || !added {
+					return fmt.Errorf("add %s to %s: added=%v err=%v", users[ui], groups[gi], added, err)
+				}
+				want[gi][ui] = true
+			}
+			return nil
+		})
+	}
+	checkMemberships(t, s.Read(), groups, users, want)
+	s.Close()
+	s = openStore(t, open)
+	defer s.Close()
+	checkMemberships(t, s.Read(), groups, users, want)
+	if m := s.Read().Members(groups[0]); len(m) == 0 || m[0].Display != "d "+m[0].MemberID || m[0].MemberKind != store.KindUser {
+		t.Fatalf("membership fields after reopen: %+v", m)
+	}
+	// Remove every third membership and delete a group and a user; the
+	// write transaction sees its own changes.
+	mustWrite(t, s, func(w *store.WriteTxn) error {
+		k := 0
+		for gi := range groups {
+			for ui := range users {
+				if !want[gi][ui] {
+					continue
+				}
+				if k++; k%3 == 0 {
+					if ok, err := w.RemoveMember(groups[gi], users[ui]); !ok || err != nil {
+						return fmt.Errorf("remove %s from %s: %v %v", users[ui], groups[gi], ok, err)
+					}
+					delete(want[gi], ui)
+				}
+			}
+		}
+		removed, err := w.DeleteResource(store.KindGroup, groups[1])
+		if err != nil {
+			return err
+		}
+		if len(removed) != len(want[1]) {
+			return fmt.Errorf("deleting %s removed %d memberships, want %d", groups[1], len(removed), len(want[1]))
+		}
+		want[1] = map[int]bool{}
+		removed, err = w.DeleteResource(store.KindUser, users[0])
+		if err != nil {
+			return err
+		}
+		n := 0
+		for gi := range groups {
+			if want[gi][0] {
+				n++
+				delete(want[gi], 0)
+			}
+		}
+		if len(removed) != n {
+			return fmt.Errorf("deleting %s removed %d memberships, want %d", users[0], len(removed), n)
+		}
+		if got := len(w.Members(groups[1])) + len(w.GroupsOf(users[0])); got != 0 {
+			return fmt.Errorf("write transaction still sees %d memberships of deleted resources", got)
+		}
+		return nil
+	})
+	checkMemberships(t, s.Read(), groups, users, want)
+	s.Close()
+	s = openStore(t, open)
+	checkMemberships(t, s.Read(), groups, users, want)
+}
+
+// testAbortMemberships checks that a failed write leaves no trace of its
+// membership changes: not in snapshots, not in the next write transaction,
+// not after a reopen.
+func testAbortMemberships(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	mustWrite(t, s, func(w *store.WriteTxn) error {
+		for _, r := range []*store.Resource{group("g1", "G1"), group("g2", "G2"), user("u1", "a"), user("u2", "b"), user("u3", "c")} {
+			if err := w.PutResource(r); err != nil {
+				return err
+			}
+		}
+		for _, m := range [][2]string{{"g1", "u1"}, {"g1", "u2"}, {"g2", "u2"}} {
+			if _, err := w.AddMember(&store.Membership{GroupID: m[0], MemberID: m[1], MemberKind: store.KindUser}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var commits int
+	var mu sync.Mutex
+	s.OnCommit(func(store.CommitInfo) { mu.Lock(); commits++; mu.Unlock() })
+	groups, users := []string{"g1", "g2"}, []string{"u1", "u2", "u3"}
+	want := map[int]map[int]bool{0: {0: true, 1: true}, 1: {1: true}}
+	boom := errors.New("boom")
+	for _, fn := range []func(w *store.WriteTxn) error{
+		func(w *store.WriteTxn) error {
+			if _, err := w.AddMember(&store.Membership{GroupID: "g2", MemberID: "u3", MemberKind: store.KindUser}); err != nil {
+				return err
+			}
+			if _, err := w.RemoveMember("g1", "u1"); err != nil {
+				return err
+			}
+			if !w.IsMember("g2", "u3") || w.IsMember("g1", "u1") {
+				return errors.New("write transaction does not see its own membership changes")
+			}
+			return boom
+		},
+		func(w *store.WriteTxn) error {
+			if _, err := w.DeleteResource(store.KindGroup, "g1"); err != nil {
+				return err
+			}
+			if _, err := w.DeleteResource(store.KindUser, "u2"); err != nil {
+				return err
+			}
+			return boom
+		},
+		func(w *store.WriteTxn) error {
+			// A conflict after membership changes aborts them too.
+			if _, err := w.AddMember(&store.Membership{GroupID: "g1", MemberID: "u3", MemberKind: store.KindUser}); err != nil {
+				return err
+			}
+			return w.PutResource(user("u9", "A"))
+		},
+	} {
+		if err := s.Write(context.Background(), fn); err == nil {
+			t.Fatal("failing write succeeded")
+		}
+		checkMemberships(t, s.Read(), groups, users, want)
+		// The next write starts from the state before the failed one.
+		mustWrite(t, s, func(w *store.WriteTxn) error {
+			checkMemberships(t, w, groups, users, want)
+			return nil
+		})
+	}
+	mu.Lock()
+	if commits != 0 {
+		t.Fatalf("%d commits for failed or empty writes", commits)
+	}
+	mu.Unlock()
+	s.Close()
+	s = openStore(t, open)
+	defer s.Close()
+	checkMemberships(t, s.Read(), groups, users, want)
+	if _, ok := s.Read().Resource(store.KindGroup, "g1"); !ok {
+		t.Fatal("aborted delete of g1 persisted")
+	}
+}
+
+// testSnapshotIsolation checks that a snapshot never changes: writes made
+// after it was taken are not visible in it, only in later snapshots.
+func testSnapshotIsolation(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	defer s.Close()
+	mustWrite(t, s, func(w *store.WriteTxn) error {
+		for _, r := range []*store.Resource{group("g1", "G1"), user("u1", "a"), user("u2", "b")} {
+			if err := w.PutResource(r); err != nil {
+				return err
+			}
+		}
+		if err := w.PutRecord("notes", "n1", &note{Text: "one"}); err != nil {
+			return err
+		}
+		_, err := w.AddMember(&store.Membership{GroupID: "g1", MemberID: "u1", MemberKind: store.KindUser})
+		return err
+	})
+	old := s.Read()
+	groups, users := []string{"g1", "g2"}, []string{"u1", "u2", "u3"}
+	before := map[int]map[int]bool{0: {0: true}}
+	mustWrite(t, s, func(w *store.WriteTxn) error {
+		if err := w.PutResource(group("g2", "G2")); err != nil {
+			return err
+		}
+		if err := w.PutResource(user("u3", "c")); err != nil {
+			return err
+		}
+		if err := w.PutRecord("notes", "n1", &note{Text: "changed"}); err != nil {
+			return err
+		}
+		if err := w.PutRecord("notes", "n2", &note{Text: "two"}); err != nil {
+			return err
+		}
+		for _, m := range [][2]string{{"g1", "u2"}, {"g2", "u1"}, {"g2", "u3"}} {
+			if _, err := w.AddMember(&store.Membership{GroupID: m[0], MemberID: m[1], MemberKind: store.KindUser}); err != nil {
+				return err
+			}
+		}
+		_, err := w.RemoveMember("g1", "u1")
+		return err
+	})
+	mid := s.Read()
+	after := map[int]map[int]bool{0: {1: true}, 1: {0: true, 2: true}}
+	mustWrite(t, s, func(w *store.WriteTxn) error {
+		_, err := w.DeleteResource(store.KindUser, "u3")
+		return err
+	})
+	last := map[int]map[int]bool{0: {1: true}, 1: {0: true}}
+	checkMemberships(t, old, groups, users, before)
+	checkMemberships(t, mid, groups, users, after)
+	checkMemberships(t, s.Read(), groups, users, last)
+	if _, ok := old.Resource(store.KindGroup, "g2"); ok {
+		t.Fatal("old snapshot sees a later group")
+	}
+	if _, ok := old.ResourceByName(store.KindUser, "C"); ok {
+		t.Fatal("old snapshot sees a later user by name")
+	}
+	if v, ok := old.Record("notes", "n1"); !ok || v.(*note).Text != "one" {
+		t.Fatalf("old snapshot record = %#v %v", v, ok)
+	}
+	n := 0
+	old.Records("notes", func(string, any) bool { n++; return true })
+	if n != 1 {
+		t.Fatalf("old snapshot has %d notes, want 1", n)
+	}
+	if _, ok := mid.Resource(store.KindUser, "u3"); !ok {
+		t.Fatal("snapshot lost a user deleted after it was taken")
+	}
+	if old.Commit >= mid.Commit || mid.Commit >= s.Read().Commit {
+		t.Fatalf("snapshot commits %d, %d, %d not increasing", old.Commit, mid.Commit, s.Read().Commit)
+	}
+}
+
+// testCommitChanges checks the changes a commit reports: several changes
+// to one object collapse into one (first before, last after), an object
+// added and removed again is not reported, and a deleted resource reports
+// its memberships before itself.
+func testCommitChanges(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	defer s.Close()
+	var mu sync.Mutex
+	var infos []store.CommitInfo
+	s.OnCommit(func(ci store.CommitInfo) { mu.Lock(); infos = append(infos, ci); mu.Unlock() })
+	u1 := user("u1", "a")
+	mustWrite(t, s, func(w *store.WriteTxn) error {
+		for _, r := range []*store.Resource{group("g1", "G1"), u1, user("u2", "b")} {
+			if err := w.PutResource(r); err != nil {
+				return err
+			}
+		}
+		_, err := w.AddMember(&store.Membership{GroupID: "g1", MemberID: "u2", MemberKind: store.KindUser})
+		return err
+	})
+	u1b, u1c := u1.Clone(), u1.Clone()
+	u1b.Version, u1c.Version = 2, 3
+	mustWrite(t, s, func(w *store.WriteTxn) error {
+		if err := w.PutResource(u1b); err != nil {
+			return err
+		}
+		if _, err := w.AddMember(&store.Membership{GroupID: "g1", MemberID: "u1", MemberKind: store.KindUser}); err != nil {
+			return err
+		}
+		if _, err := w.RemoveMember("g1", "u1"); err != nil {
+			return err
+		}
+		if err := w.PutRecord("notes", "x", &note{Text: "x"}); err != nil {
+			return err
+		}
+		if err := w.DeleteRecord("notes", "x"); err != nil {
+			return err
+		}
+		if _, err := w.RemoveMember("g1", "u2"); err != nil {
+			return err
+		}
+		return w.PutResource(u1c)
+	})
+	mustWrite(t, s, func(w *store.WriteTxn) error {
+		if _, err := w.AddMember(&store.Membership{GroupID: "g1", MemberID: "u1", MemberKind: store.KindUser}); err != nil {
+			return err
+		}
+		_, err := w.DeleteResource(store.KindGroup, "g1")
+		return err
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(infos) != 3 {
+		t.Fatalf("commits = %d, want 3", len(infos))
+	}
+	describe := func(ci store.CommitInfo) []string {
+		var out []string
+		for _, c := range ci.Changes {
+			obj := c.After
+			op := "put"
+			if obj == nil {
+				obj, op = c.Before, "del"
+			} else if c.Before != nil {
+				op = "upd"
+			}
+			switch o := obj.(type) {
+			case *store.Resource:
+				out = append(out, fmt.Sprintf("%s %s %s", op, c.Table, o.ID))
+			case *store.Membership:
+				out = append(out, fmt.Sprintf("%s %s %s/%s", op, c.Table, o.GroupID, o.MemberID))
+			default:
+				out = append(out, fmt.Sprintf("%s %s %T", op, c.Table, obj))
+			}
+		}
+		return out
+	}
+	wants := [][]string{
+		{"put groups g1", "put users u1", "put users u2", "put memberships g1/u2"},
+		{"del memberships g1/u2", "upd users u1"},
+		{"del groups g1"},
+	}
+	for i, want := range wants {
+		if got := describe(infos[i]); !slices.Equal(got, want) {
+			t.Errorf("commit %d changes = %q, want %q", i+1, got, want)
+		}
+	}
+	c := infos[1].Changes[1]
+	if c.Before.(*store.Resource).Version != 1 || c.After.(*store.Resource).Version != 3 {
+		t.Fatalf("collapsed update: before v%d, after v%d, want v1 and v3", c.Before.(*store.Resource).Version, c.After.(*store.Resource).Version)
+	}
+}
+
+// testConcurrentReaders runs readers over snapshots while writers add and
+// remove memberships; each snapshot must be internally consistent (every
+// group has all or none of a batch's members). Run with -race.
+func testConcurrentReaders(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	defer s.Close()
+	const ng, batch = 4, 8
+	mustWrite(t, s, func(w *store.WriteTxn) error {
+		for g := 0; g < ng; g++ {
+			if err := w.PutResource(group(fmt.Sprint("g", g), fmt.Sprint("G", g))); err != nil {
+				return err
+			}
+		}
+		for u := 0; u < batch; u++ {
+			if err := w.PutResource(user(fmt.Sprint("u", u), fmt.Sprint("n", u))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for r := 0; r < 3; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				snap := s.Read()
+				for g := 0; g < ng; g++ {
+					n := len(snap.Members(fmt.Sprint("g", g)))
+					if n != 0 && n != batch {
+						errs <- fmt.Errorf("snapshot %d: g%d has %d members, want 0 or %d", snap.Commit, g, n, batch)
+						return
+					}
+					for u := 0; u < batch; u++ {
+						if snap.IsMember(fmt.Sprint("g", g), fmt.Sprint("u", u)) != (n == batch) {
+							errs <- fmt.Errorf("snapshot %d: IsMember disagrees with Members", snap.Commit)
+							return
+						}
+					}
+				}
+			}
+		}()
+	}
+	var writers sync.WaitGroup
+	for g := 0; g < ng; g++ {
+		writers.Add(1)
+		go func(g int) {
+			defer writers.Done()
+			for i := 0; i < 20; i++ {
+				if err := s.Write(context.Background(), func(w *store.WriteTxn) error {
+					for u := 0; u < batch; u++ {
+						gid, uid := fmt.Sprint("g", g), fmt.Sprint("u", u)
+						var err error
+						if i%2 == 0 {
+							_, err = w.AddMember(&store.Membership{GroupID: gid, MemberID: uid, MemberKind: store.KindUser})
+						} else {
+							_, err = w.RemoveMember(gid, uid)
+						}
+						if err != nil {
+							return err
+						}
+					}
+					return nil
+				}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(g)
+	}
+	writers.Wait()
+	cancel()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,159 @@
+package store
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/tidwall/btree"
+)
+
+// memberTree is an ordered, copy-on-write set of memberships.
+type memberTree = btree.BTreeG[*Membership]
+
+// memberships holds every membership twice, in two copy-on-write B-trees
+// sharing the same *Membership values: one ordered by (GroupID, MemberID),
+// for a group's members, and one by (MemberID, GroupID), for a member's
+// groups. An entry costs two pointers in tree nodes plus the value itself,
+// instead of the radix nodes, leaves and watch channels of a memdb index.
+//
+// A memberships value is either private to one goroutine (the writer's head
+// or a write transaction's copy, mutated in place) or published to readers,
+// after which nothing mutates it or calls copy on it: the trees' Copy
+// changes the tree it is called on.
+type memberships struct {
+	byGroup  *memberTree
+	byMember *memberTree
+}
+
+func compareByGroup(a, b *Membership) int {
+	if c := cmp.Compare(a.GroupID, b.GroupID); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.MemberID, b.MemberID)
+}
+
+func compareByMember(a, b *Membership) int {
+	if c := cmp.Compare(a.MemberID, b.MemberID); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.GroupID, b.GroupID)
+}
+
+func lessByGroup(a, b *Membership) bool  { return compareByGroup(a, b) < 0 }
+func lessByMember(a, b *Membership) bool { return compareByMember(a, b) < 0 }
+
+// Readers and the single writer synchronise through the store (a tree is
+// never mutated once published), so the trees' own locks are off.
+var treeOptions = btree.Options{NoLocks: true}
+
+func newMemberships() *memberships {
+	return &memberships{
+		byGroup:  btree.NewBTreeGOptions(lessByGroup, treeOptions),
+		byMember: btree.NewBTreeGOptions(lessByMember, treeOptions),
+	}
+}
+
+// loadMemberships builds the trees from all memberships at once: it sorts
+// them in each order and appends them (B-tree bulk load). Equal group and
+// member ids, adjacent after sorting, end up sharing one string. ms is
+// reordered; of memberships with the same group and member, one is kept.
+func loadMemberships(ms []*Membership) *memberships {
+	t := newMemberships()
+	if !slices.IsSortedFunc(ms, compareByGroup) {
+		slices.SortFunc(ms, compareByGroup)
+	}
+	ms = slices.CompactFunc(ms, func(a, b *Membership) bool { return compareByGroup(a, b) == 0 })
+	for i, m := range ms {
+		if i > 0 && ms[i-1].GroupID == m.GroupID {
+			m.GroupID = ms[i-1].GroupID
+		}
+		t.byGroup.Load(m)
+	}
+	slices.SortFunc(ms, compareByMember)
+	for i, m := range ms {
+		if i > 0 && ms[i-1].MemberID == m.MemberID {
+			m.MemberID = ms[i-1].MemberID
+		}
+		t.byMember.Load(m)
+	}
+	return t
+}
+
+// copy returns a copy-on-write copy of t. t must not be published.
+func (t *memberships) copy() *memberships {
+	return &memberships{byGroup: t.byGroup.Copy(), byMember: t.byMember.Copy()}
+}
+
+// get returns the membership of memberID in groupID.
+func (t *memberships) get(groupID, memberID string) (*Membership, bool) {
+	return t.byGroup.Get(&Membership{GroupID: groupID, MemberID: memberID})
+}
+
+// members returns groupID's memberships in member id order.
+func (t *memberships) members(groupID string) []*Membership {
+	var out []*Membership
+	t.byGroup.Ascend(&Membership{GroupID: groupID}, func(m *Membership) bool {
+		if m.GroupID != groupID {
+			return false
+		}
+		out = append(out, m)
+		return true
+	})
+	return out
+}
+
+// groupsOf returns memberID's memberships in group id order.
+func (t *memberships) groupsOf(memberID string) []*Membership {
+	var out []*Membership
+	t.byMember.Ascend(&Membership{MemberID: memberID}, func(m *Membership) bool {
+		if m.MemberID != memberID {
+			return false
+		}
+		out = append(out, m)
+		return true
+	})
+	return out
+}
+
+// shared returns the id held by the first entry of tr at or after pivot
+// when it equals id (key picks the id out of an entry), so that an equal
+// string already in the tree can be reused.
+func shared(tr *memberTree, pivot *Membership, key func(*Membership) string, id string) (string, bool) {
+	var found string
+	ok := false
+	tr.Ascend(pivot, func(m *Membership) bool {
+		if s := key(m); s == id {
+			found, ok = s, true
+		}
+		return false
+	})
+	return found, ok
+}
+
+// insert adds a copy of m, which must not be present, and returns the copy.
+// Its group and member ids are strings already held by other memberships
+// when there are such, so a group's id is stored once however many members
+// it has, and a member's id once however many groups it is in.
+func (t *memberships) insert(m *Membership) *Membership {
+	c := *m
+	if c.MemberKind == KindUser {
+		c.MemberKind = KindUser
+	} else if c.MemberKind == KindGroup {
+		c.MemberKind = KindGroup
+	}
+	if s, ok := shared(t.byGroup, &Membership{GroupID: c.GroupID}, func(x *Membership) string { return x.GroupID }, c.GroupID); ok {
+		c.GroupID = s
+	}
+	if s, ok := shared(t.byMember, &Membership{MemberID: c.MemberID}, func(x *Membership) string { return x.MemberID }, c.MemberID); ok {
+		c.MemberID = s
+	}
+	t.byGroup.Set(&c)
+	t.byMember.Set(&c)
+	return &c
+}
+
+// delete removes m.
+func (t *memberships) delete(m *Membership) {
+	t.byGroup.Delete(m)
+	t.byMember.Delete(m)
+}
