@@ -13,6 +13,9 @@ func TestFoldKeyAgreesWithEqualFold(t *testing.T) {
 			if got, want := FoldKey(a) == FoldKey(b), strings.EqualFold(a, b); got != want {
 				t.Errorf("FoldKey(%q)==FoldKey(%q) is %v, EqualFold is %v", a, b, got, want)
 			}
+			if got, want := compareFold(a, b), strings.Compare(FoldKey(a), FoldKey(b)); got != want {
+				t.Errorf("compareFold(%q, %q) = %d, want %d", a, b, got, want)
+			}
 		}
 	}
 }
@@ -20,9 +23,13 @@ func TestFoldKeyAgreesWithEqualFold(t *testing.T) {
 func FuzzFoldKey(f *testing.F) {
 	f.Add("sam", "ſAM")
 	f.Add("straße", "STRASSE")
+	f.Add("a\xffb", "A\u212a")
 	f.Fuzz(func(t *testing.T, a, b string) {
 		if got, want := FoldKey(a) == FoldKey(b), strings.EqualFold(a, b); got != want {
 			t.Fatalf("FoldKey(%q)==FoldKey(%q) is %v, EqualFold is %v", a, b, got, want)
+		}
+		if got, want := compareFold(a, b), strings.Compare(FoldKey(a), FoldKey(b)); got != want {
+			t.Fatalf("compareFold(%q, %q) = %d, want %d", a, b, got, want)
 		}
 	})
 }

@@ -39,18 +39,8 @@ func compareByMember(a, b *Membership) int {
 	return cmp.Compare(a.GroupID, b.GroupID)
 }
 
-func lessByGroup(a, b *Membership) bool  { return compareByGroup(a, b) < 0 }
-func lessByMember(a, b *Membership) bool { return compareByMember(a, b) < 0 }
-
-// Readers and the single writer synchronise through the store (a tree is
-// never mutated once published), so the trees' own locks are off.
-var treeOptions = btree.Options{NoLocks: true}
-
 func newMemberships() *memberships {
-	return &memberships{
-		byGroup:  btree.NewBTreeGOptions(lessByGroup, treeOptions),
-		byMember: btree.NewBTreeGOptions(lessByMember, treeOptions),
-	}
+	return &memberships{byGroup: newTree(compareByGroup), byMember: newTree(compareByMember)}
 }
 
 // loadMemberships builds the trees from all memberships at once: it sorts
@@ -136,11 +126,7 @@ func shared(tr *memberTree, pivot *Membership, key func(*Membership) string, id 
 // it has, and a member's id once however many groups it is in.
 func (t *memberships) insert(m *Membership) *Membership {
 	c := *m
-	if c.MemberKind == KindUser {
-		c.MemberKind = KindUser
-	} else if c.MemberKind == KindGroup {
-		c.MemberKind = KindGroup
-	}
+	c.MemberKind = internKind(c.MemberKind)
 	if s, ok := shared(t.byGroup, &Membership{GroupID: c.GroupID}, func(x *Membership) string { return x.GroupID }, c.GroupID); ok {
 		c.GroupID = s
 	}

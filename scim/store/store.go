@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	memdb "github.com/hashicorp/go-memdb"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scimd/scimd/audit"
@@ -71,9 +70,9 @@ const DefaultCommitDelay = 500 * time.Microsecond
 
 // Store is the state store. It is safe for concurrent use.
 type Store struct {
-	db          *memdb.MemDB
 	backend     Backend
 	codecs      map[string]RecordDecoder
+	tableNames  map[string]string // the keys of codecs, to share them
 	log         *slog.Logger
 	clock       func() time.Time
 	maxBatch    int
@@ -88,12 +87,11 @@ type Store struct {
 	lastFeed uint64     // feed sequence, guarded by writeMu
 	commitNo uint64     // transaction number, guarded by writeMu
 	closed   bool       // guarded by writeMu
-	// mem is the writer's head of the memberships (every write so far,
-	// durable or not), guarded by writeMu and never shown to readers;
-	// memSnap is a copy of it that readers may be given.
-	mem     *memberships
-	memSnap *memberships
-	failed  atomic.Pointer[error]
+	// head holds every write so far, durable or not: the writer's tables,
+	// never shown to readers. pub holds a copy of each, made when it last
+	// changed, for snapshots. Both are guarded by writeMu.
+	head, pub tables
+	failed    atomic.Pointer[error]
 
 	pending chan *pendingCommit
 	durable atomic.Pointer[Snapshot]
@@ -108,8 +106,7 @@ type Store struct {
 
 type pendingCommit struct {
 	info  CommitInfo
-	snap  *memdb.Txn
-	mem   *memberships
+	snap  *tables // what readers see once the commit is durable
 	errCh chan error
 }
 
@@ -144,12 +141,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Backend == nil {
 		return nil, errors.New("store: no backend")
 	}
-	db, err := newMemDB()
-	if err != nil {
-		return nil, err
-	}
 	s := &Store{
-		db:          db,
 		backend:     opts.Backend,
 		codecs:      opts.Records,
 		log:         opts.Logger,
@@ -162,6 +154,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	if s.codecs == nil {
 		s.codecs = map[string]RecordDecoder{}
+	}
+	s.tableNames = make(map[string]string, len(s.codecs))
+	for name := range s.codecs {
+		s.tableNames[name] = name
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -180,7 +176,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	wake := make(chan struct{})
 	s.wake.Store(&wake)
-	s.durable.Store(&Snapshot{reader: reader{txn: s.db.Txn(false), mem: s.memSnap}, FeedSeq: s.lastFeed})
+	snap := s.pub
+	s.durable.Store(&Snapshot{reader: reader{t: &snap}, FeedSeq: s.lastFeed})
 	go s.commitLoop()
 	return s, nil
 }
@@ -189,13 +186,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 const loadBatch = 512
 
 // load reads every backend row into memory. Decoding JSON is spread over
-// GOMAXPROCS workers while one goroutine inserts (memdb transactions are
-// single-threaded) and collects the memberships, which are then sorted and
-// bulk-loaded into their trees; at startup this is most of the time to
-// ready.
+// GOMAXPROCS workers while one goroutine collects the objects per table;
+// then each table's trees are built at once from its sorted objects (one
+// goroutine per table). At startup this is most of the time to ready.
 func (s *Store) load(ctx context.Context) error {
-	txn := s.db.Txn(true)
-	defer txn.Abort()
 	var (
 		firstErr error
 		errOnce  sync.Once
@@ -206,7 +200,6 @@ func (s *Store) load(ctx context.Context) error {
 	}
 	type decoded struct {
 		table string
-		key   string
 		obj   any
 	}
 	raw := make(chan []Row, 4)
@@ -226,33 +219,43 @@ func (s *Store) load(ctx context.Context) error {
 						break
 					}
 					if obj != nil {
-						out = append(out, decoded{row.Table, row.Key, obj})
+						out = append(out, decoded{row.Table, obj})
 					}
 				}
 				objs <- out
 			}
 		})
 	}
-	n := 0
-	var members []*Membership
-	inserted := make(chan struct{})
+	var (
+		n                  int
+		users, groups      []*Resource
+		members            []*Membership
+		tokens             []*Token
+		records            []*Record
+		collected          = make(chan struct{})
+		unknownObjectError error
+	)
 	go func() {
-		defer close(inserted)
+		defer close(collected)
 		for batch := range objs {
+			n += len(batch)
 			for _, d := range batch {
-				if failed.Load() {
-					break
+				switch o := d.obj.(type) {
+				case *Resource:
+					if d.table == TableGroups {
+						groups = append(groups, o)
+					} else {
+						users = append(users, o)
+					}
+				case *Membership:
+					members = append(members, o)
+				case *Token:
+					tokens = append(tokens, o)
+				case *Record:
+					records = append(records, o)
+				default:
+					unknownObjectError = fmt.Errorf("store: load: unexpected %T", d.obj)
 				}
-				if m, ok := d.obj.(*Membership); ok {
-					members = append(members, m)
-					n++
-					continue
-				}
-				if err := txn.Insert(d.table, d.obj); err != nil {
-					fail(fmt.Errorf("store: load %s/%s: %w", d.table, d.key, err))
-					break
-				}
-				n++
 			}
 		}
 	}()
@@ -274,16 +277,25 @@ func (s *Store) load(ctx context.Context) error {
 	close(raw)
 	workers.Wait()
 	close(objs)
-	<-inserted
+	<-collected
 	if failed.Load() {
 		err = firstErr
+	}
+	if err == nil {
+		err = unknownObjectError
 	}
 	if err != nil {
 		return fmt.Errorf("store: load: %w", err)
 	}
-	txn.Commit()
-	s.mem = loadMemberships(members)
-	s.memSnap = s.mem.copy()
+	var build sync.WaitGroup
+	build.Go(func() { s.head.users = loadResourceTable(users) })
+	build.Go(func() { s.head.groups = loadResourceTable(groups) })
+	build.Go(func() { s.head.members = loadMemberships(members) })
+	build.Go(func() { s.head.tokens = loadTokenTable(tokens) })
+	build.Go(func() { s.head.records = &recordTable{tree: loadTree(records, compareRecord)} })
+	build.Wait()
+	s.pub = tables{users: s.head.users.copy(), groups: s.head.groups.copy(), members: s.head.members.copy(),
+		tokens: s.head.tokens.copy(), records: s.head.records.copy()}
 	s.lastSeq, s.lastHash, s.lastFeed = st.LastSeq, st.LastHash, st.LastFeedSeq
 	if s.lastHash == "" {
 		s.lastHash = audit.GenesisHash
@@ -296,6 +308,17 @@ type recordEnvelope struct {
 	Table string          `json:"table"`
 	Key   string          `json:"key"`
 	Value json.RawMessage `json:"value"`
+}
+
+// internKind returns k as one of the Kind constants when it equals one.
+func internKind(k Kind) Kind {
+	switch k {
+	case KindUser:
+		return KindUser
+	case KindGroup:
+		return KindGroup
+	}
+	return k
 }
 
 func (s *Store) decodeRow(row Row) (any, error) {
@@ -322,12 +345,19 @@ func (s *Store) decodeRow(row Row) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: decode record %s/%s: %w", env.Table, env.Key, err)
 		}
-		return &Record{Table: env.Table, Key: env.Key, Value: v}, nil
+		return &Record{Table: s.tableNames[env.Table], Key: env.Key, Value: v}, nil
 	default:
 		return nil, fmt.Errorf("store: unknown table %q in backend", row.Table)
 	}
 	if err := json.Unmarshal(row.Data, obj); err != nil {
 		return nil, fmt.Errorf("store: decode %s/%s: %w", row.Table, row.Key, err)
+	}
+	// Share the kind names rather than keep a decoded copy in every object.
+	switch o := obj.(type) {
+	case *Resource:
+		o.Kind = internKind(o.Kind)
+	case *Membership:
+		o.MemberKind = internKind(o.MemberKind)
 	}
 	return obj, nil
 }
@@ -365,19 +395,16 @@ func (s *Store) Write(ctx context.Context, fn func(*WriteTxn) error) error {
 		s.writeMu.Unlock()
 		return ErrClosed
 	}
-	txn := s.db.Txn(true)
-	w := &WriteTxn{reader: reader{txn: txn, mem: s.mem}, store: s, now: s.clock().UTC().Truncate(time.Microsecond)}
-	// On every early return the memdb transaction is aborted and w.mem, the
-	// transaction's private copy of the memberships if it made one, is
-	// dropped: the store keeps s.mem.
+	w := &WriteTxn{store: s, now: s.clock().UTC().Truncate(time.Microsecond), own: s.head}
+	w.reader.t = &w.own
+	// On every early return the transaction's private copies of the tables
+	// it changed are dropped: the store keeps its head.
 	if err := fn(w); err != nil {
-		txn.Abort()
 		s.writeMu.Unlock()
 		return err
 	}
 	changes := w.netChanges()
 	if len(changes) == 0 && len(w.events) == 0 && len(w.feed) == 0 {
-		txn.Abort()
 		s.writeMu.Unlock()
 		return nil
 	}
@@ -385,7 +412,6 @@ func (s *Store) Write(ctx context.Context, fn func(*WriteTxn) error) error {
 	for i, e := range w.events {
 		sealed, err := audit.Seal(e, s.lastSeq+uint64(i)+1, s.lastHash)
 		if err != nil {
-			txn.Abort()
 			s.writeMu.Unlock()
 			return err
 		}
@@ -400,15 +426,37 @@ func (s *Store) Write(ctx context.Context, fn func(*WriteTxn) error) error {
 	}
 	s.commitNo++
 	info := CommitInfo{Commit: s.commitNo, Events: events, Feed: feed, FeedSeq: s.lastFeed, Changes: changes}
-	txn.Commit()
-	if w.memOwned {
-		s.mem = w.mem
-		s.memSnap = s.mem.copy()
-	}
-	p := &pendingCommit{info: info, snap: s.db.Txn(false), mem: s.memSnap, errCh: make(chan error, 1)}
+	s.adopt(w)
+	snap := s.pub
+	p := &pendingCommit{info: info, snap: &snap, errCh: make(chan error, 1)}
 	s.pending <- p
 	s.writeMu.Unlock()
 	return <-p.errCh
+}
+
+// adopt makes the tables w changed the writer's head and publishes a copy
+// of each for snapshots. The caller holds writeMu.
+func (s *Store) adopt(w *WriteTxn) {
+	if w.owned.users {
+		s.head.users = w.own.users
+		s.pub.users = s.head.users.copy()
+	}
+	if w.owned.groups {
+		s.head.groups = w.own.groups
+		s.pub.groups = s.head.groups.copy()
+	}
+	if w.owned.members {
+		s.head.members = w.own.members
+		s.pub.members = s.head.members.copy()
+	}
+	if w.owned.tokens {
+		s.head.tokens = w.own.tokens
+		s.pub.tokens = s.head.tokens.copy()
+	}
+	if w.owned.records {
+		s.head.records = w.own.records
+		s.pub.records = s.head.records.copy()
+	}
 }
 
 // Close waits for queued commits, stops the committer and closes the
@@ -510,7 +558,7 @@ func (s *Store) commitGroup(group []*pendingCommit) {
 	s.metrics.transactions.Add(float64(len(group)))
 	s.metrics.batchSize.Observe(float64(len(group)))
 	last := group[len(group)-1]
-	s.durable.Store(&Snapshot{reader: reader{txn: last.snap, mem: last.mem}, Commit: last.info.Commit, FeedSeq: last.info.FeedSeq})
+	s.durable.Store(&Snapshot{reader: reader{t: last.snap}, Commit: last.info.Commit, FeedSeq: last.info.FeedSeq})
 	wake := make(chan struct{})
 	old := s.wake.Swap(&wake)
 	close(*old)

@@ -5,136 +5,88 @@ import (
 	"fmt"
 	"time"
 
-	memdb "github.com/hashicorp/go-memdb"
-
 	"github.com/scimd/scimd/audit"
 )
 
 // reader holds the read helpers shared by Snapshot and WriteTxn.
 type reader struct {
-	txn *memdb.Txn
-	mem *memberships
+	t *tables
 }
 
 // Resource returns the resource of kind k with the given id.
 func (r reader) Resource(k Kind, id string) (*Resource, bool) {
-	raw, err := r.txn.First(kindTable(k), "id", id)
-	if err != nil || raw == nil {
-		return nil, false
-	}
-	return raw.(*Resource), true
+	return r.t.resources(k).get(id)
 }
 
 // ResourceByName returns the resource of kind k whose userName or
 // displayName equals name, compared case-insensitively (as
 // strings.EqualFold does).
 func (r reader) ResourceByName(k Kind, name string) (*Resource, bool) {
-	raw, err := r.txn.First(kindTable(k), "name", name)
-	if err != nil || raw == nil {
-		return nil, false
-	}
-	return raw.(*Resource), true
+	return r.t.resources(k).byFoldedName(name)
 }
 
 // ResourcesByExternalID returns the resources of kind k with the given
 // externalId (which is not unique), in id order.
 func (r reader) ResourcesByExternalID(k Kind, externalID string) []*Resource {
-	it, err := r.txn.Get(kindTable(k), "externalId", externalID)
-	if err != nil {
-		return nil
-	}
-	var out []*Resource
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*Resource))
-	}
-	return out
+	return r.t.resources(k).byExternalID(externalID)
 }
 
 // Resources calls fn for every resource of kind k in id order, until fn
 // returns false.
 func (r reader) Resources(k Kind, fn func(*Resource) bool) {
-	it, err := r.txn.Get(kindTable(k), "id")
-	if err != nil {
-		return
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if !fn(raw.(*Resource)) {
-			return
-		}
-	}
+	r.t.resources(k).byID.Scan(fn)
 }
 
 // Members returns the memberships of a group, in member id order.
 func (r reader) Members(groupID string) []*Membership {
-	return r.mem.members(groupID)
+	return r.t.members.members(groupID)
 }
 
 // GroupsOf returns the memberships whose member is memberID, in group id
 // order.
 func (r reader) GroupsOf(memberID string) []*Membership {
-	return r.mem.groupsOf(memberID)
+	return r.t.members.groupsOf(memberID)
 }
 
 // IsMember reports whether memberID is a direct member of groupID.
 func (r reader) IsMember(groupID, memberID string) bool {
-	_, ok := r.mem.get(groupID, memberID)
+	_, ok := r.t.members.get(groupID, memberID)
 	return ok
 }
 
 // Token returns the token with the given name.
 func (r reader) Token(name string) (*Token, bool) {
-	raw, err := r.txn.First(TableTokens, "id", name)
-	if err != nil || raw == nil {
-		return nil, false
-	}
-	return raw.(*Token), true
+	return r.t.tokens.byName.Get(&Token{Name: name})
 }
 
 // TokenByDigest returns the token whose secret has the given hex SHA-256
 // digest.
 func (r reader) TokenByDigest(digest string) (*Token, bool) {
-	raw, err := r.txn.First(TableTokens, "digest", digest)
-	if err != nil || raw == nil {
-		return nil, false
-	}
-	return raw.(*Token), true
+	return r.t.tokens.byDigest.Get(&Token{Digest: digest})
 }
 
 // Tokens returns every token in name order.
 func (r reader) Tokens() []*Token {
-	it, err := r.txn.Get(TableTokens, "id")
-	if err != nil {
-		return nil
-	}
 	var out []*Token
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*Token))
-	}
+	r.t.tokens.byName.Scan(func(t *Token) bool { out = append(out, t); return true })
 	return out
 }
 
 // Record returns the value stored under (table, key).
 func (r reader) Record(table, key string) (any, bool) {
-	raw, err := r.txn.First(TableRecords, "id", table, key)
-	if err != nil || raw == nil {
+	rec, ok := r.t.records.tree.Get(&Record{Table: table, Key: key})
+	if !ok {
 		return nil, false
 	}
-	return raw.(*Record).Value, true
+	return rec.Value, true
 }
 
 // Records calls fn for every record of a table in key order, until fn
 // returns false.
 func (r reader) Records(table string, fn func(key string, value any) bool) {
-	it, err := r.txn.Get(TableRecords, "id_prefix", table, "")
-	if err != nil {
-		return
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		rec := raw.(*Record)
-		if !fn(rec.Key, rec.Value) {
-			return
-		}
-	}
+	r.t.records.tree.Ascend(&Record{Table: table}, func(rec *Record) bool {
+		return rec.Table == table && fn(rec.Key, rec.Value)
+	})
 }
 
 // Snapshot is a consistent read-only view of durable state. It is cheap to
@@ -157,10 +109,17 @@ type WriteTxn struct {
 	events []audit.Event
 	feed   []FeedEntry
 	now    time.Time
-	// memOwned is set once reader.mem is this transaction's private copy
-	// of the store's memberships (made at the first membership change).
-	memOwned bool
-	changes  []trackedChange
+	// own is the state the transaction reads and changes (reader.t points
+	// to it): at first the writer's head tables, each replaced by a
+	// private copy at the transaction's first change to it (owned).
+	own     tables
+	owned   ownedTables
+	changes []trackedChange
+}
+
+// ownedTables records which of a transaction's tables are its own copies.
+type ownedTables struct {
+	users, groups, members, tokens, records bool
 }
 
 // changeKey identifies a changed object: its table and primary key.
@@ -213,14 +172,40 @@ func (w *WriteTxn) netChanges() []Change {
 	return out
 }
 
-// ownMemberships returns the transaction's private copy of the
-// memberships, making it on first use.
-func (w *WriteTxn) ownMemberships() *memberships {
-	if !w.memOwned {
-		w.mem = w.mem.copy()
-		w.memOwned = true
+// ownResources returns the transaction's private copy of the table of
+// kind k, making it on first use; likewise the other own* methods.
+func (w *WriteTxn) ownResources(k Kind) *resourceTable {
+	if k == KindGroup {
+		if !w.owned.groups {
+			w.own.groups, w.owned.groups = w.own.groups.copy(), true
+		}
+		return w.own.groups
 	}
-	return w.mem
+	if !w.owned.users {
+		w.own.users, w.owned.users = w.own.users.copy(), true
+	}
+	return w.own.users
+}
+
+func (w *WriteTxn) ownMemberships() *memberships {
+	if !w.owned.members {
+		w.own.members, w.owned.members = w.own.members.copy(), true
+	}
+	return w.own.members
+}
+
+func (w *WriteTxn) ownTokens() *tokenTable {
+	if !w.owned.tokens {
+		w.own.tokens, w.owned.tokens = w.own.tokens.copy(), true
+	}
+	return w.own.tokens
+}
+
+func (w *WriteTxn) ownRecords() *recordTable {
+	if !w.owned.records {
+		w.own.records, w.owned.records = w.own.records.copy(), true
+	}
+	return w.own.records
 }
 
 // Now is the transaction's timestamp: every change and event of one write
@@ -236,14 +221,11 @@ func (w *WriteTxn) PutResource(r *Resource) error {
 	if other, ok := w.ResourceByName(r.Kind, r.Name); ok && other.ID != r.ID {
 		return fmt.Errorf("store: %s name %q is taken by %s: %w", r.Kind, r.Name, other.ID, ErrConflict)
 	}
-	table := kindTable(r.Kind)
 	var before any
-	if old, ok := w.Resource(r.Kind, r.ID); ok {
+	if old, replaced := w.ownResources(r.Kind).put(r); replaced {
 		before = old
 	}
-	if err := w.txn.Insert(table, r); err != nil {
-		return fmt.Errorf("store: put %s %s: %w", r.Kind, r.ID, err)
-	}
+	table := kindTable(r.Kind)
 	w.track(changeKey{table: table, a: r.ID}, before, r)
 	return nil
 }
@@ -269,15 +251,16 @@ func (w *WriteTxn) DeleteResource(k Kind, id string) ([]*Membership, error) {
 		}
 	}
 	table := kindTable(k)
-	if err := w.txn.Delete(table, r); err != nil {
-		return nil, fmt.Errorf("store: delete %s %s: %w", k, id, err)
-	}
+	w.ownResources(k).delete(r)
 	w.track(changeKey{table: table, a: id}, r, nil)
 	return removed, nil
 }
 
 // AddMember adds a membership. It reports false when it already existed.
 func (w *WriteTxn) AddMember(m *Membership) (bool, error) {
+	if m.GroupID == "" || m.MemberID == "" {
+		return false, fmt.Errorf("store: membership needs a group id and a member id")
+	}
 	if w.IsMember(m.GroupID, m.MemberID) {
 		return false, nil
 	}
@@ -288,7 +271,7 @@ func (w *WriteTxn) AddMember(m *Membership) (bool, error) {
 
 // RemoveMember removes a membership. It reports false when there was none.
 func (w *WriteTxn) RemoveMember(groupID, memberID string) (bool, error) {
-	m, ok := w.mem.get(groupID, memberID)
+	m, ok := w.own.members.get(groupID, memberID)
 	if !ok {
 		return false, nil
 	}
@@ -299,12 +282,12 @@ func (w *WriteTxn) RemoveMember(groupID, memberID string) (bool, error) {
 
 // PutToken stores a token; a token with the same name is replaced.
 func (w *WriteTxn) PutToken(t *Token) error {
-	var before any
-	if old, ok := w.Token(t.Name); ok {
-		before = old
+	if t.Name == "" || t.Digest == "" {
+		return fmt.Errorf("store: token needs a name and a digest")
 	}
-	if err := w.txn.Insert(TableTokens, t); err != nil {
-		return fmt.Errorf("store: put token %q: %w", t.Name, err)
+	var before any
+	if old, replaced := w.ownTokens().put(t); replaced {
+		before = old
 	}
 	w.track(changeKey{table: TableTokens, a: t.Name}, before, t)
 	return nil
@@ -316,9 +299,7 @@ func (w *WriteTxn) DeleteToken(name string) error {
 	if !ok {
 		return fmt.Errorf("store: token %q: %w", name, ErrNotFound)
 	}
-	if err := w.txn.Delete(TableTokens, t); err != nil {
-		return fmt.Errorf("store: delete token %q: %w", name, err)
-	}
+	w.ownTokens().delete(t)
 	w.track(changeKey{table: TableTokens, a: name}, t, nil)
 	return nil
 }
@@ -329,13 +310,13 @@ func (w *WriteTxn) PutRecord(table, key string, value any) error {
 	if _, ok := w.store.codecs[table]; !ok {
 		return fmt.Errorf("store: no codec registered for record table %q", table)
 	}
-	var before any
-	if old, err := w.txn.First(TableRecords, "id", table, key); err == nil && old != nil {
-		before = old
+	if key == "" {
+		return fmt.Errorf("store: record of table %q needs a key", table)
 	}
 	rec := &Record{Table: table, Key: key, Value: value}
-	if err := w.txn.Insert(TableRecords, rec); err != nil {
-		return fmt.Errorf("store: put record %s/%s: %w", table, key, err)
+	var before any
+	if old, replaced := w.ownRecords().tree.Set(rec); replaced {
+		before = old
 	}
 	w.track(changeKey{table: TableRecords, a: table, b: key}, before, rec)
 	return nil
@@ -343,14 +324,11 @@ func (w *WriteTxn) PutRecord(table, key string, value any) error {
 
 // DeleteRecord removes the record under (table, key), if any.
 func (w *WriteTxn) DeleteRecord(table, key string) error {
-	raw, err := w.txn.First(TableRecords, "id", table, key)
-	if err != nil || raw == nil {
+	if _, ok := w.own.records.tree.Get(&Record{Table: table, Key: key}); !ok {
 		return nil
 	}
-	if err := w.txn.Delete(TableRecords, raw); err != nil {
-		return fmt.Errorf("store: delete record %s/%s: %w", table, key, err)
-	}
-	w.track(changeKey{table: TableRecords, a: table, b: key}, raw, nil)
+	old, _ := w.ownRecords().tree.Delete(&Record{Table: table, Key: key})
+	w.track(changeKey{table: TableRecords, a: table, b: key}, old, nil)
 	return nil
 }
 

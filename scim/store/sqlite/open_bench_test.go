@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -35,7 +36,8 @@ func decodeBenchTeammate(b []byte) (any, error) {
 // data directory named by SCIMD_BENCH_DATA and loading it into a store, as
 // scimd serve does before it is ready. It reports the time of one open and
 // the live heap of the loaded state, and is skipped when the variable is
-// unset. Opening switches the database to WAL mode and creates the schema
+// unset. With SCIMD_HEAP_PROFILE set it writes a heap profile of the loaded
+// state to the file it names. Opening switches the database to WAL mode and creates the schema
 // when missing: point it at a copy of a data directory.
 func BenchmarkOpenData(b *testing.B) {
 	dir := os.Getenv("SCIMD_BENCH_DATA")
@@ -62,10 +64,26 @@ func BenchmarkOpenData(b *testing.B) {
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
 		heapMB = float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
+		if path := os.Getenv("SCIMD_HEAP_PROFILE"); path != "" {
+			writeHeapProfile(b, path)
+		}
 		if err := s.Close(); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
 	}
 	b.ReportMetric(heapMB, "heap-MB")
+}
+
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
 }

@@ -81,6 +81,7 @@ func RunTests(t *testing.T, newOpener NewOpener) {
 		{"SnapshotIsolation", testSnapshotIsolation},
 		{"CommitChangesCollapsed", testCommitChanges},
 		{"ConcurrentReadersAndWriters", testConcurrentReaders},
+		{"IndexesFollowUpdates", testIndexesFollowUpdates},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newOpener(t)) })
@@ -1011,4 +1012,105 @@ func testConcurrentReaders(t *testing.T, open Opener) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+}
+
+// testIndexesFollowUpdates checks the lookups by name, externalId and token
+// digest after resources and tokens are replaced and deleted, before and
+// after a reopen, and the order of Resources and ResourcesByExternalID.
+func testIndexesFollowUpdates(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	withExt := func(r *store.Resource, ext string) *store.Resource { r.ExternalID = ext; return r }
+	mustWrite(t, s, func(w *store.WriteTxn) error {
+		for _, r := range []*store.Resource{withExt(user("u3", "Carol"), "e1"), withExt(user("u1", "Alice"), "e1"),
+			withExt(user("u2", "Bob"), "e2"), user("u10", "Dave"), withExt(group("u1", "Alice"), "e1")} {
+			if err := w.PutResource(r); err != nil {
+				return err
+			}
+		}
+		if err := w.PutToken(&store.Token{Name: "okta", Digest: "d1", Role: store.TokenRoleSCIM}); err != nil {
+			return err
+		}
+		return w.PutToken(&store.Token{Name: "entra", Digest: "d2", Role: store.TokenRoleSCIM})
+	})
+	ids := func(rs []*store.Resource) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	check := func(when string) {
+		t.Helper()
+		snap := s.Read()
+		if got := ids(snap.ResourcesByExternalID(store.KindUser, "e1")); !slices.Equal(got, []string{"u1", "u2"}) {
+			t.Fatalf("%s: users with externalId e1 = %v, want [u1 u2]", when, got)
+		}
+		if got := ids(snap.ResourcesByExternalID(store.KindUser, "e2")); len(got) != 0 {
+			t.Fatalf("%s: users with externalId e2 = %v, want none", when, got)
+		}
+		if got := ids(snap.ResourcesByExternalID(store.KindUser, "")); len(got) != 0 {
+			t.Fatalf("%s: users with no externalId listed: %v", when, got)
+		}
+		if got := ids(snap.ResourcesByExternalID(store.KindGroup, "e1")); !slices.Equal(got, []string{"u1"}) {
+			t.Fatalf("%s: groups with externalId e1 = %v", when, got)
+		}
+		if _, ok := snap.ResourceByName(store.KindUser, "bob"); ok {
+			t.Fatalf("%s: old name of a renamed user still found", when)
+		}
+		if r, ok := snap.ResourceByName(store.KindUser, "ROBERT"); !ok || r.ID != "u2" {
+			t.Fatalf("%s: renamed user by new name = %+v %v", when, r, ok)
+		}
+		if _, ok := snap.ResourceByName(store.KindUser, "carol"); ok {
+			t.Fatalf("%s: deleted user found by name", when)
+		}
+		if r, ok := snap.ResourceByName(store.KindGroup, "alice"); !ok || r.Kind != store.KindGroup {
+			t.Fatalf("%s: group by name = %+v %v", when, r, ok)
+		}
+		var all []string
+		snap.Resources(store.KindUser, func(r *store.Resource) bool { all = append(all, r.ID); return true })
+		if !slices.Equal(all, []string{"u1", "u10", "u2"}) {
+			t.Fatalf("%s: users = %v, want in id order [u1 u10 u2]", when, all)
+		}
+		all = all[:0]
+		snap.Resources(store.KindUser, func(r *store.Resource) bool { all = append(all, r.ID); return len(all) < 2 })
+		if len(all) != 2 {
+			t.Fatalf("%s: Resources went on after fn returned false: %v", when, all)
+		}
+		if _, ok := snap.TokenByDigest("d1"); ok {
+			t.Fatalf("%s: replaced token found by its old digest", when)
+		}
+		if tok, ok := snap.TokenByDigest("d3"); !ok || tok.Name != "okta" {
+			t.Fatalf("%s: token by new digest = %+v %v", when, tok, ok)
+		}
+		if _, ok := snap.TokenByDigest("d2"); ok {
+			t.Fatalf("%s: deleted token found by digest", when)
+		}
+		var names []string
+		for _, tok := range snap.Tokens() {
+			names = append(names, tok.Name)
+		}
+		if !slices.Equal(names, []string{"okta"}) {
+			t.Fatalf("%s: tokens = %v", when, names)
+		}
+	}
+	mustWrite(t, s, func(w *store.WriteTxn) error {
+		bob, _ := w.Resource(store.KindUser, "u2")
+		b := bob.Clone()
+		b.Name, b.ExternalID = "Robert", "e1"
+		if err := w.PutResource(b); err != nil {
+			return err
+		}
+		if _, err := w.DeleteResource(store.KindUser, "u3"); err != nil {
+			return err
+		}
+		if err := w.PutToken(&store.Token{Name: "okta", Digest: "d3", Role: store.TokenRoleSCIM}); err != nil {
+			return err
+		}
+		return w.DeleteToken("entra")
+	})
+	check("after the updates")
+	s.Close()
+	s = openStore(t, open)
+	defer s.Close()
+	check("after a reopen")
 }
