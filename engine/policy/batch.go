@@ -29,29 +29,115 @@ var keyBatch = ast.StringTerm("batch")
 // errs[i] belong to inputs[i]; errs[i] is nil on success. Every decision
 // carries the revision and its own decision id. When ctx ends, the inputs
 // not yet evaluated get ctx's error.
+//
+// When the set has a native decision table (see Native), it decides the
+// ordinary inputs and OPA the others, with the same results as OPA alone.
 func (s *Set) TeammateBatch(ctx context.Context, inputs []TeammateInput, workers int) ([]Decision, []error) {
 	decisions := make([]Decision, len(inputs))
 	errs := make([]error, len(inputs))
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	workers = min(workers, (len(inputs)+batchChunk-1)/batchChunk)
+	rest := s.nativeBatch(ctx, inputs, decisions, errs, workers)
+	if rest == nil { // no native table: OPA decides all
+		s.opaBatch(ctx, inputs, decisions, errs, workers)
+		return decisions, errs
+	}
+	if len(rest) == 0 {
+		return decisions, errs
+	}
+	sub := make([]TeammateInput, len(rest))
+	for j, i := range rest {
+		sub[j] = inputs[i]
+	}
+	subD, subE := make([]Decision, len(rest)), make([]error, len(rest))
+	s.opaBatch(ctx, sub, subD, subE, workers)
+	for j, i := range rest {
+		decisions[i], errs[i] = subD[j], subE[j]
+	}
+	return decisions, errs
+}
+
+// nativeChunk is how many inputs a worker of nativeBatch takes at a time.
+const nativeChunk = 256
+
+// nativeBatch decides with the native table every input it can, on
+// workers goroutines, and returns the indices of the inputs left for OPA:
+// nil when the set has no native table (all of them). Sampled decisions are
+// checked by the oracle; if the table is switched off during the batch,
+// every input it decided is left for OPA.
+func (s *Set) nativeBatch(ctx context.Context, inputs []TeammateInput, out []Decision, errs []error, workers int) []int {
+	t := s.nativeTable()
+	if t == nil {
+		return nil
+	}
+	decided := make([]bool, len(inputs))
+	parallel(len(inputs), nativeChunk, workers, func(start, end int) {
+		if err := ctx.Err(); err != nil {
+			for i := start; i < end; i++ {
+				out[i] = Decision{Revision: s.revision, DecisionID: newDecisionID()}
+				errs[i] = fmt.Errorf("policy %s: %w", s.revision, err)
+				decided[i] = true
+			}
+			return
+		}
+		for i := start; i < end; i++ {
+			d, ok := t.decideInput(inputs[i])
+			if !ok {
+				continue
+			}
+			d.Revision, d.DecisionID = s.revision, newDecisionID()
+			if s.sampled() {
+				v, err := inputs[i].Value()
+				if err != nil {
+					continue // cannot happen for an input the table decides
+				}
+				d, errs[i] = s.verify(ctx, t, v, d)
+			}
+			out[i], decided[i] = d, true
+		}
+	})
+	rest := []int{}
+	off := s.nativeTable() != t
+	for i, ok := range decided {
+		if !ok || (off && errs[i] == nil) {
+			rest = append(rest, i)
+		}
+	}
+	return rest
+}
+
+// parallel calls fn on consecutive ranges of [0, n) of at most chunk
+// items, on up to workers goroutines.
+func parallel(n, chunk, workers int, fn func(start, end int)) {
+	workers = min(workers, (n+chunk-1)/chunk)
+	if workers <= 1 {
+		for start := 0; start < n; start += chunk {
+			fn(start, min(start+chunk, n))
+		}
+		return
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for {
-				start := int(next.Add(batchChunk)) - batchChunk
-				if start >= len(inputs) {
+				start := int(next.Add(int64(chunk))) - chunk
+				if start >= n {
 					return
 				}
-				end := min(start+batchChunk, len(inputs))
-				s.chunk(ctx, inputs[start:end], decisions[start:end], errs[start:end])
+				fn(start, min(start+chunk, n))
 			}
 		})
 	}
 	wg.Wait()
-	return decisions, errs
+}
+
+// opaBatch has OPA decide every input, batchChunk inputs per evaluation.
+func (s *Set) opaBatch(ctx context.Context, inputs []TeammateInput, decisions []Decision, errs []error, workers int) {
+	parallel(len(inputs), batchChunk, workers, func(start, end int) {
+		s.chunk(ctx, inputs[start:end], decisions[start:end], errs[start:end])
+	})
 }
 
 // chunk decides one chunk in a single evaluation, falling back to one

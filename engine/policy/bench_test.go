@@ -67,6 +67,16 @@ func benchSet(b testing.TB) *policy.Set {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if ok, why := s.Native(); !ok {
+		b.Fatalf("the benchmark policy has no native decision table: %s", why)
+	}
+	return s
+}
+
+// benchOPASet is benchSet with OPA alone deciding.
+func benchOPASet(b testing.TB) *policy.Set {
+	s := benchSet(b)
+	policy.DisableNative(s)
 	return s
 }
 
@@ -87,9 +97,20 @@ func benchInput(i int) policy.TeammateInput {
 }
 
 func BenchmarkTeammate(b *testing.B) {
-	s := benchSet(b)
+	s := benchOPASet(b)
 	ctx := context.Background()
 	in := benchInput(1)
+	b.Run("native-table", func(b *testing.B) {
+		s := benchSet(b)
+		b.ReportAllocs()
+		cpu0 := cpuTime()
+		for b.Loop() {
+			if _, err := s.Teammate(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportCPU(b, cpu0)
+	})
 	b.Run("input=ast-builder", func(b *testing.B) {
 		b.ReportAllocs()
 		cpu0 := cpuTime()
@@ -180,13 +201,31 @@ func BenchmarkInputBuild(b *testing.B) {
 // BenchmarkFullEvaluation is a full pass over every teammate, as after a
 // policy activation. Run with -benchtime=1x or 2x: one op is the whole pass.
 func BenchmarkFullEvaluation(b *testing.B) {
-	s := benchSet(b)
+	s := benchOPASet(b)
 	ctx := context.Background()
 	for _, n := range []int{10_000, 100_000} {
 		inputs := make([]policy.TeammateInput, n)
 		for i := range inputs {
 			inputs[i] = benchInput(i)
 		}
+		b.Run(fmt.Sprintf("users=%d/native-table", n), func(b *testing.B) {
+			s := benchSet(b)
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				_, errs := s.TeammateBatch(ctx, inputs, 0)
+				for _, err := range errs {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			reportCPU(b, cpu0, n)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/user")
+			if ok, why := s.Native(); !ok {
+				b.Fatalf("native table switched off: %s", why)
+			}
+		})
 		b.Run(fmt.Sprintf("users=%d/opa-batch", n), func(b *testing.B) {
 			b.ReportAllocs()
 			cpu0 := cpuTime()
@@ -332,7 +371,7 @@ func (n *native) decide(in policy.TeammateInput) policy.Decision {
 }
 
 func TestNativeFloorAgrees(t *testing.T) {
-	s := benchSet(t)
+	s := benchOPASet(t)
 	n := newNative(nil)
 	for i := range 500 {
 		in := benchInput(i)

@@ -68,8 +68,22 @@ func (s *Set) groupRole(t *ast.Term) (string, error) {
 // caller can audit the failure; on error the caller leaves the teammate
 // unchanged. A non-excluded decision naming a role outside Roles is an
 // error wrapping ErrUnknownRole.
+//
+// When the set has a native decision table (see Native) and the input is
+// an ordinary one, the table decides, with the same result as OPA.
 func (s *Set) Teammate(ctx context.Context, in TeammateInput) (Decision, error) {
 	d := Decision{Revision: s.revision, DecisionID: newDecisionID()}
+	if t := s.nativeTable(); t != nil && ctx.Err() == nil {
+		if nd, ok := t.decideInput(in); ok {
+			nd.Revision, nd.DecisionID = d.Revision, d.DecisionID
+			if !s.sampled() {
+				return nd, nil
+			}
+			if input, err := in.Value(); err == nil {
+				return s.verify(ctx, t, input, nd)
+			}
+		}
+	}
 	input, err := in.Value()
 	if err != nil {
 		return d, fmt.Errorf("policy %s: teammate input: %w", s.revision, err)
@@ -81,7 +95,17 @@ func (s *Set) Teammate(ctx context.Context, in TeammateInput) (Decision, error) 
 // (see TeammateInput.Value), for callers that build or cache inputs
 // themselves.
 func (s *Set) TeammateValue(ctx context.Context, input ast.Value) (Decision, error) {
-	return s.teammateValue(ctx, input, Decision{Revision: s.revision, DecisionID: newDecisionID()})
+	d := Decision{Revision: s.revision, DecisionID: newDecisionID()}
+	if t := s.nativeTable(); t != nil && ctx.Err() == nil {
+		if nd, ok := t.decideValue(input); ok {
+			nd.Revision, nd.DecisionID = d.Revision, d.DecisionID
+			if !s.sampled() {
+				return nd, nil
+			}
+			return s.verify(ctx, t, input, nd)
+		}
+	}
+	return s.teammateValue(ctx, input, d)
 }
 
 func (s *Set) teammateValue(ctx context.Context, input ast.Value, d Decision) (Decision, error) {

@@ -3,7 +3,9 @@ package policy
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -19,7 +21,9 @@ const (
 )
 
 // Set is a policy set that passed the gate: prepared queries plus the
-// metadata audit events need. It is immutable and safe for concurrent use.
+// metadata audit events need. It is safe for concurrent use, and immutable
+// but for one thing: its native decision table, when it has one, is
+// switched off for good if it ever disagrees with OPA (see Native).
 type Set struct {
 	revision string
 	digest   string
@@ -36,6 +40,48 @@ type Set struct {
 	// teammates evaluates data.scimd.teammate for each element of
 	// input.batch in one evaluation (see TeammateBatch).
 	teammates rego.PreparedEvalQuery
+
+	// log receives the oracle's reports (nil: slog.Default()).
+	log *slog.Logger
+	// native is the native decision table and why there is none.
+	native atomic.Pointer[nativeState]
+	// oracleN counts the native decisions offered to the oracle.
+	oracleN atomic.Int64
+}
+
+// nativeState is a set's native decision table (nil when there is none)
+// and, when there is none, why.
+type nativeState struct {
+	table  *nativeTable
+	reason string
+}
+
+// Native reports whether the set decides teammates with a native decision
+// table (Go code built from the policy's data, checked against OPA) rather
+// than with OPA alone, and when it does not, why: the policy does not have
+// the default shape, or the table disagreed with OPA and was switched off.
+// Decisions are the same either way; only their cost differs.
+func (s *Set) Native() (bool, string) {
+	st := s.native.Load()
+	if st == nil {
+		return false, "no native decision table was built"
+	}
+	return st.table != nil, st.reason
+}
+
+// nativeTable returns the active native table, or nil.
+func (s *Set) nativeTable() *nativeTable {
+	if st := s.native.Load(); st != nil {
+		return st.table
+	}
+	return nil
+}
+
+func (s *Set) logger() *slog.Logger {
+	if s.log != nil {
+		return s.log
+	}
+	return slog.Default()
 }
 
 // Revision identifies the set: digest prefix, plus "@commit" in a git work
