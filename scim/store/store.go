@@ -207,13 +207,14 @@ func (s *Store) load(ctx context.Context) error {
 	var workers sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
 		workers.Go(func() {
+			dec := newRowDecoder()
 			for rows := range raw {
 				if failed.Load() {
 					continue
 				}
 				out := make([]decoded, 0, len(rows))
 				for _, row := range rows {
-					obj, err := s.decodeRow(row)
+					obj, err := s.decodeRow(dec, row)
 					if err != nil {
 						fail(err)
 						break
@@ -294,6 +295,22 @@ func (s *Store) load(ctx context.Context) error {
 	build.Go(func() { s.head.tokens = loadTokenTable(tokens) })
 	build.Go(func() { s.head.records = &recordTable{tree: loadTree(records, compareRecord)} })
 	build.Wait()
+	// Memberships and records (teammates are keyed by user id) refer to
+	// resources by id: share the resources' id strings.
+	noRun := func(*Membership) string { return "" }
+	build.Go(func() {
+		shareIDs(s.head.members.byMember, noRun, func(m *Membership) string { return m.MemberID },
+			func(m *Membership, id string) { m.MemberID = id }, s.head.users.byID)
+	})
+	build.Go(func() {
+		shareIDs(s.head.members.byGroup, noRun, func(m *Membership) string { return m.GroupID },
+			func(m *Membership, id string) { m.GroupID = id }, s.head.groups.byID)
+	})
+	build.Go(func() {
+		shareIDs(s.head.records.tree, func(r *Record) string { return r.Table }, func(r *Record) string { return r.Key },
+			func(r *Record, id string) { r.Key = id }, s.head.users.byID)
+	})
+	build.Wait()
 	s.pub = tables{users: s.head.users.copy(), groups: s.head.groups.copy(), members: s.head.members.copy(),
 		tokens: s.head.tokens.copy(), records: s.head.records.copy()}
 	s.lastSeq, s.lastHash, s.lastFeed = st.LastSeq, st.LastHash, st.LastFeedSeq
@@ -321,31 +338,36 @@ func internKind(k Kind) Kind {
 	return k
 }
 
-func (s *Store) decodeRow(row Row) (any, error) {
+// decodeRow decodes a stored row: with dec when it can, else (and always
+// for what dec does not handle) with encoding/json, to the same result.
+func (s *Store) decodeRow(dec *rowDecoder, row Row) (any, error) {
 	var obj any
 	switch row.Table {
 	case TableUsers, TableGroups:
+		if r, ok := dec.resource(row.Data); ok {
+			r.Kind = internKind(r.Kind)
+			return r, nil
+		}
 		obj = &Resource{}
 	case TableMemberships:
+		if m, ok := dec.membership(row.Data); ok {
+			m.MemberKind = internKind(m.MemberKind)
+			return m, nil
+		}
 		obj = &Membership{}
 	case TableTokens:
 		obj = &Token{}
 	case TableRecords:
+		if env, ok := dec.recordEnvelope(row.Data); ok {
+			if rec, err := s.decodeRecord(env); err == nil {
+				return rec, nil
+			}
+		}
 		var env recordEnvelope
 		if err := json.Unmarshal(row.Data, &env); err != nil {
 			return nil, fmt.Errorf("store: decode record %s: %w", row.Key, err)
 		}
-		dec, ok := s.codecs[env.Table]
-		if !ok {
-			// A table no component claims any more: keep it on disk, skip it.
-			s.log.Warn("store: skipping record of unregistered table", "table", env.Table, "key", env.Key)
-			return nil, nil
-		}
-		v, err := dec(env.Value)
-		if err != nil {
-			return nil, fmt.Errorf("store: decode record %s/%s: %w", env.Table, env.Key, err)
-		}
-		return &Record{Table: s.tableNames[env.Table], Key: env.Key, Value: v}, nil
+		return s.decodeRecord(env)
 	default:
 		return nil, fmt.Errorf("store: unknown table %q in backend", row.Table)
 	}
@@ -360,6 +382,22 @@ func (s *Store) decodeRow(row Row) (any, error) {
 		o.MemberKind = internKind(o.MemberKind)
 	}
 	return obj, nil
+}
+
+// decodeRecord decodes a record's value with its table's decoder. It
+// returns nil for a table no decoder is registered for.
+func (s *Store) decodeRecord(env recordEnvelope) (any, error) {
+	dec, ok := s.codecs[env.Table]
+	if !ok {
+		// A table no component claims any more: keep it on disk, skip it.
+		s.log.Warn("store: skipping record of unregistered table", "table", env.Table, "key", env.Key)
+		return nil, nil
+	}
+	v, err := dec(env.Value)
+	if err != nil {
+		return nil, fmt.Errorf("store: decode record %s/%s: %w", env.Table, env.Key, err)
+	}
+	return &Record{Table: s.tableNames[env.Table], Key: env.Key, Value: v}, nil
 }
 
 // Read returns a snapshot of durable state.

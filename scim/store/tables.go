@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"slices"
+	"strings"
 
 	"github.com/tidwall/btree"
 )
@@ -84,8 +85,46 @@ func loadResourceTable(rs []*Resource) *resourceTable {
 		}
 	}
 	t.byExt = loadTree(ext, compareResourceExt)
-	t.byName = loadTree(rs, compareResourceName)
+	// Sort by the folded names computed once, rather than folding both
+	// names in every comparison.
+	type named struct {
+		folded string
+		r      *Resource
+	}
+	byName := make([]named, len(rs))
+	for i, r := range rs {
+		byName[i] = named{FoldKey(r.Name), r}
+	}
+	slices.SortFunc(byName, func(a, b named) int { return strings.Compare(a.folded, b.folded) })
+	t.byName = newTree(compareResourceName)
+	for _, n := range byName {
+		t.byName.Load(n.r)
+	}
 	return t
+}
+
+// shareIDs replaces the id that key picks out of each item of items with
+// the equal id of a resource in rs, if any, so that the string is stored
+// once. items must be ordered by key within each run of items for which
+// run returns the same value; both are private to the loading goroutine.
+func shareIDs[T any](items *btree.BTreeG[T], run, key func(T) string, set func(T, string), rs *btree.BTreeG[*Resource]) {
+	it := rs.Iter()
+	defer it.Release()
+	more := it.First()
+	curRun := ""
+	items.Scan(func(item T) bool {
+		if r := run(item); r != curRun {
+			curRun, more = r, it.First()
+		}
+		k := key(item)
+		for more && it.Item().ID < k {
+			more = it.Next()
+		}
+		if more && it.Item().ID == k {
+			set(item, it.Item().ID)
+		}
+		return true
+	})
 }
 
 func (t *resourceTable) copy() *resourceTable {

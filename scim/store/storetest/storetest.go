@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"sync"
@@ -82,6 +83,7 @@ func RunTests(t *testing.T, newOpener NewOpener) {
 		{"CommitChangesCollapsed", testCommitChanges},
 		{"ConcurrentReadersAndWriters", testConcurrentReaders},
 		{"IndexesFollowUpdates", testIndexesFollowUpdates},
+		{"ReopenKeepsEveryField", testReopenKeepsEveryField},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newOpener(t)) })
@@ -1113,4 +1115,85 @@ func testIndexesFollowUpdates(t *testing.T, open Opener) {
 	s = openStore(t, open)
 	defer s.Close()
 	check("after a reopen")
+}
+
+// testReopenKeepsEveryField checks that every field of every kind of object
+// reads back the same after a reopen, for values of every JSON type and
+// for strings that need escaping.
+func testReopenKeepsEveryField(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	now := time.Date(2026, 1, 2, 3, 4, 5, 678901000, time.UTC)
+	plain := &store.Resource{ID: "u1", Kind: store.KindUser, ExternalID: "ext-1", Name: "Zoë@example.com", Created: now, Modified: now.Add(time.Hour), Version: 7,
+		Attrs: map[string]any{
+			"active": true, "locked": false, "nickName": nil, "score": 12.5, "big": 1e300, "neg": -3.0, "empty": map[string]any{}, "none": []any{},
+			"emails": []any{map[string]any{"value": "zoe@example.com", "type": "work", "primary": true}, map[string]any{"value": "z@example.org"}},
+			"name":   map[string]any{"givenName": "Zoë", "familyName": "Ünïcødé 日本"},
+			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"department": "Support", "manager": map[string]any{"value": "u2"}},
+		}}
+	escaped := &store.Resource{ID: "u\"2", Kind: store.KindUser, Name: "<tab>\t\"quoted\"&", Created: now, Modified: now, Version: 1,
+		Attrs: map[string]any{"title": "line1\nline2 \u2028 </script>", "k\"ey": []any{"\x01", 1.0}}}
+	grp := &store.Resource{ID: "g1", Kind: store.KindGroup, Name: "Group", Attrs: map[string]any{}, Created: now, Modified: now, Version: 3}
+	nilAttrs := &store.Resource{ID: "g2", Kind: store.KindGroup, Name: "No attrs", Created: now, Modified: now, Version: 1}
+	members := []*store.Membership{
+		{GroupID: "g1", MemberID: "u1", MemberKind: store.KindUser, Display: "Zoë"},
+		{GroupID: "g1", MemberID: "u\"2", MemberKind: store.KindUser},
+		{GroupID: "g1", MemberID: "g2", MemberKind: store.KindGroup, Display: "a \"nested\" group"},
+	}
+	tok := &store.Token{Name: "okta", Digest: "abc", Role: store.TokenRoleSCIM, Created: now}
+	mustWrite(t, s, func(w *store.WriteTxn) error {
+		for _, r := range []*store.Resource{plain, escaped, grp, nilAttrs} {
+			if err := w.PutResource(r); err != nil {
+				return err
+			}
+		}
+		for _, m := range members {
+			if _, err := w.AddMember(m); err != nil {
+				return err
+			}
+		}
+		if err := w.PutToken(tok); err != nil {
+			return err
+		}
+		if err := w.PutRecord("notes", "u1", &note{Text: "for u1"}); err != nil {
+			return err
+		}
+		return w.PutRecord("notes", "k\"ey", &note{Text: "\"escaped\" \n"})
+	})
+	s.Close()
+	s = openStore(t, open)
+	defer s.Close()
+	snap := s.Read()
+	for _, want := range []*store.Resource{plain, escaped, grp, nilAttrs} {
+		got, ok := snap.Resource(want.Kind, want.ID)
+		if !ok {
+			t.Fatalf("%s %q lost across reopen", want.Kind, want.ID)
+		}
+		if !got.Created.Equal(want.Created) || !got.Modified.Equal(want.Modified) {
+			t.Fatalf("%q times after reopen: %v %v, want %v %v", want.ID, got.Created, got.Modified, want.Created, want.Modified)
+		}
+		g, w := *got, *want
+		g.Created, g.Modified, w.Created, w.Modified = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+		if !reflect.DeepEqual(g, w) {
+			t.Fatalf("%q after reopen:\n got %#v\nwant %#v", want.ID, g, w)
+		}
+	}
+	got := snap.Members("g1")
+	if len(got) != len(members) {
+		t.Fatalf("members after reopen = %d, want %d", len(got), len(members))
+	}
+	for _, want := range members {
+		i := slices.IndexFunc(got, func(m *store.Membership) bool { return m.MemberID == want.MemberID })
+		if i < 0 || *got[i] != *want {
+			t.Fatalf("membership %+v after reopen: %+v", *want, got)
+		}
+	}
+	if gt, ok := snap.Token("okta"); !ok || gt.Digest != tok.Digest || gt.Role != tok.Role || !gt.Created.Equal(tok.Created) {
+		t.Fatalf("token after reopen: %+v %v", gt, ok)
+	}
+	if v, ok := snap.Record("notes", "k\"ey"); !ok || v.(*note).Text != "\"escaped\" \n" {
+		t.Fatalf("record with escapes after reopen: %#v %v", v, ok)
+	}
+	if v, ok := snap.Record("notes", "u1"); !ok || v.(*note).Text != "for u1" {
+		t.Fatalf("record after reopen: %#v %v", v, ok)
+	}
 }
