@@ -17,10 +17,11 @@ import (
 )
 
 // userDocument is the SCIM User as the policy sees it: core attributes and
-// the enterprise extension under its URN.
+// the enterprise extension under its URN. schemas, when not nil, holds the
+// "schemas" values to share between documents (see newSchemaValues).
 // Only the top level is copied: a stored resource is immutable, and the
 // input is only read.
-func userDocument(u *store.Resource) map[string]any {
+func userDocument(u *store.Resource, schemas *schemaValues) map[string]any {
 	doc := make(map[string]any, len(u.Attrs)+4)
 	maps.Copy(doc, u.Attrs)
 	doc["id"] = u.ID
@@ -28,28 +29,115 @@ func userDocument(u *store.Resource) map[string]any {
 	if u.ExternalID != "" {
 		doc["externalId"] = u.ExternalID
 	}
-	schemas := []any{schema.UserURN}
-	if _, ok := doc[schema.EnterpriseUserURN]; ok {
-		schemas = append(schemas, schema.EnterpriseUserURN)
+	if schemas == nil {
+		schemas = newSchemaValues()
 	}
-	doc["schemas"] = schemas
+	if _, ok := doc[schema.EnterpriseUserURN]; ok {
+		doc["schemas"] = schemas.enterprise
+	} else {
+		doc["schemas"] = schemas.core
+	}
 	return doc
 }
 
-// teammateInput builds the decision input of one user from a snapshot.
-func teammateInput(snap *store.Snapshot, u *store.Resource, cur *Teammate) policy.TeammateInput {
-	in := policy.TeammateInput{User: userDocument(u)}
-	for _, m := range snap.GroupsOf(u.ID) {
-		g, ok := snap.Resource(store.KindGroup, m.GroupID)
-		if !ok {
-			continue
-		}
-		in.Groups = append(in.Groups, policy.Group{ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.Name})
-	}
+// schemaValues are the two possible "schemas" of a user document, which
+// the documents built for one evaluation share (inputs are only read).
+type schemaValues struct{ core, enterprise []any }
+
+func newSchemaValues() *schemaValues {
+	return &schemaValues{core: []any{schema.UserURN}, enterprise: []any{schema.UserURN, schema.EnterpriseUserURN}}
+}
+
+// teammateInput builds the decision input of one user. groupsOf gives
+// the user's groups (see groupsLookup); schemas are shared (see
+// userDocument).
+func teammateInput(groupsOf func(userID string) []policy.Group, schemas *schemaValues, u *store.Resource, cur *Teammate) policy.TeammateInput {
+	in := policy.TeammateInput{User: userDocument(u, schemas), Groups: groupsOf(u.ID)}
 	if cur != nil {
 		in.Current = policy.Current{Role: cur.Role, Access: cur.Access}
 	}
 	return in
+}
+
+// groupIndexMin is how many users an evaluation must have for
+// groupsLookup to index every group first.
+const groupIndexMin = 512
+
+// groupsLookup returns a function giving the groups of a user as the
+// policy sees them: the groups with a membership of the user, in group id
+// order (memberships of groups that do not exist are left out). For many
+// users it indexes the groups first instead of a store lookup per
+// membership. The function is safe for concurrent use.
+func groupsLookup(snap *store.Snapshot, users int) func(userID string) []policy.Group {
+	if users < groupIndexMin {
+		return func(userID string) []policy.Group {
+			return groupsOfUser(snap, userID, func(id string) (policy.Group, bool) {
+				g, ok := snap.Resource(store.KindGroup, id)
+				if !ok {
+					return policy.Group{}, false
+				}
+				return policy.Group{ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.Name}, true
+			})
+		}
+	}
+	index := map[string]policy.Group{}
+	snap.Resources(store.KindGroup, func(g *store.Resource) bool {
+		index[g.ID] = policy.Group{ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.Name}
+		return true
+	})
+	return func(userID string) []policy.Group {
+		return groupsOfUser(snap, userID, func(id string) (policy.Group, bool) {
+			g, ok := index[id]
+			return g, ok
+		})
+	}
+}
+
+// groupsOfUser lists a user's groups from the store's memberships.
+func groupsOfUser(snap *store.Snapshot, userID string, group func(id string) (policy.Group, bool)) []policy.Group {
+	ms := snap.GroupsOf(userID)
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make([]policy.Group, 0, len(ms))
+	for _, m := range ms {
+		if g, ok := group(m.GroupID); ok {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// decidedInput is what a teammate's last decision was made from: enough to
+// tell whether a new input is the same without keeping its digest, which a
+// full pass after a policy change then need not compute. Stored resources
+// are immutable, so the same resource means the same user document.
+type decidedInput struct {
+	user    *store.Resource
+	groups  []policy.Group
+	current policy.Current
+}
+
+func decidedInputOf(ev *evaluation) decidedInput {
+	return decidedInput{user: ev.user, groups: ev.input.Groups, current: ev.input.Current}
+}
+
+// same reports whether ev's input equals this one: identical parts, or
+// else equal digests (as inputDigest defines equality). refresh is true
+// when the digests had to be compared: ev's parts are then the better ones
+// to keep.
+func (d decidedInput) same(ev *evaluation) (same, refresh bool) {
+	if d.user == ev.user && d.current == ev.input.Current && slices.Equal(d.groups, ev.input.Groups) {
+		return true, false
+	}
+	if d.user == nil {
+		return false, false
+	}
+	last := inputDigest(policy.TeammateInput{User: userDocument(d.user, nil), Groups: d.groups, Current: d.current})
+	if last != ev.inputDigest() {
+		return false, false
+	}
+	return true, true
 }
 
 // inputDigest identifies a decision input: with the policy revision, equal

@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"sort"
 
 	"github.com/scimd/scimd/engine/policy"
 	"github.com/scimd/scimd/scim/store"
@@ -65,22 +64,12 @@ func (r *Reconciler) Plan(ctx context.Context, candidate *policy.Set) (*Plan, er
 		p.LiveRevision = live.Revision()
 	}
 	batch := []trigger{{cause: Cause{Kind: "plan"}, all: true}}
-	touched := map[string][]int{}
-	snap.Resources(store.KindUser, func(u *store.Resource) bool {
-		touched[u.ID] = []int{0}
-		return true
-	})
-	snap.Records(TableTeammates, func(id string, _ any) bool {
-		touched[id] = []int{0}
+	touched, _ := touchedUsers(snap, batch)
+	snap.Records(TableTeammates, func(string, any) bool {
 		p.Teammates++
 		return true
 	})
-	ids := make([]string, 0, len(touched))
-	for id := range touched {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, ev := range r.evaluate(ctx, candidate, snap, ids, touched, batch) {
+	for _, ev := range r.evaluate(ctx, candidate, snap, touched, batch) {
 		if ev.err != nil {
 			p.Errors = append(p.Errors, PlanError{ID: ev.id, Error: ev.err.Error()})
 			continue

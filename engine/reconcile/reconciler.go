@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -63,7 +64,7 @@ type Reconciler struct {
 // decision, used to skip re-evaluating unchanged inputs and to show why a
 // teammate has its role.
 type lastDecision struct {
-	Digest     string
+	input      decidedInput
 	Revision   string
 	DecisionID string
 	Reasons    []string
@@ -256,11 +257,29 @@ type evaluation struct {
 	cur      *Teammate
 	next     *Teammate // nil: delete the teammate record
 	decision policy.Decision
-	digest   string
 	skipped  bool
+	// refresh: skipped because the input equals the last one decided,
+	// but built from another version of the user resource.
+	refresh  bool
 	err      error
 	diff     *Diff
 	triggers []int
+
+	// user and input are what the policy was (or would be) asked.
+	user  *store.Resource
+	input policy.TeammateInput
+	// digest is inputDigest(input), once digested is set.
+	digest   string
+	digested bool
+}
+
+// inputDigest returns the digest of the evaluation's input, computing it
+// on first use: a full pass after a policy change needs none.
+func (ev *evaluation) inputDigest() string {
+	if !ev.digested {
+		ev.digest, ev.digested = inputDigest(ev.input), true
+	}
+	return ev.digest
 }
 
 func (r *Reconciler) process(ctx context.Context, batch []trigger) error {
@@ -272,48 +291,35 @@ func (r *Reconciler) process(ctx context.Context, batch []trigger) error {
 	snap := r.store.Read()
 
 	// Which users, and which triggers touched each.
-	touched := map[string][]int{}
-	full := false
-	for i, t := range batch {
-		if t.all {
-			full = true
-			continue
-		}
-		for _, id := range t.users {
-			touched[id] = append(touched[id], i)
-		}
-	}
+	touched, full := touchedUsers(snap, batch)
+	native, why := set.Native()
 	if full {
-		all := []int{}
-		for i, t := range batch {
-			if t.all {
-				all = append(all, i)
-			}
-		}
-		snap.Resources(store.KindUser, func(u *store.Resource) bool {
-			touched[u.ID] = append(touched[u.ID], all...)
-			return true
-		})
-		snap.Records(TableTeammates, func(id string, _ any) bool {
-			touched[id] = append(touched[id], all...)
-			return true
-		})
+		r.log.Info("evaluating every teammate", "revision", set.Revision(), "teammates", len(touched),
+			"native", native, "notNativeBecause", why)
 	}
 
 	// Users held by an open pending change wait behind it.
 	blocked := r.blockedUsers(snap)
 	deferred := map[string][]string{} // change id → users
-	ids := make([]string, 0, len(touched))
-	for id, trig := range touched {
-		if cid, ok := blocked[id]; ok && !anyApproval(batch, trig, cid) {
-			deferred[cid] = append(deferred[cid], id)
-			continue
+	users := touched[:0:0]
+	if len(blocked) == 0 {
+		users = touched
+	} else {
+		for _, t := range touched {
+			if cid, ok := blocked[t.id]; ok && !anyApproval(batch, t.triggers, cid) {
+				deferred[cid] = append(deferred[cid], t.id)
+				continue
+			}
+			users = append(users, t)
 		}
-		ids = append(ids, id)
 	}
-	sort.Strings(ids)
 
-	evals := r.evaluate(ctx, set, snap, ids, touched, batch)
+	evals := r.evaluate(ctx, set, snap, users, batch)
+	if native, _ = set.Native(); native { // the oracle may have switched it off
+		r.metrics.native.Set(1)
+	} else {
+		r.metrics.native.Set(0)
+	}
 
 	// The guard, per trigger. Counting teammates is a scan, so it is done
 	// only when some trigger demotes more than the absolute threshold.
@@ -351,6 +357,102 @@ func anyApproval(batch []trigger, trig []int, changeID string) bool {
 	return false
 }
 
+// touchedUser is a user a batch touches and the triggers that touched it.
+type touchedUser struct {
+	id       string
+	triggers []int
+	// resolved: user and rec are the user's resource and teammate record
+	// (nil when absent), found while listing everyone.
+	resolved bool
+	user     *store.Resource
+	rec      *Teammate
+}
+
+// touchedUsers returns the users a batch touches, in id order, each with
+// the indices of its triggers: the triggers naming it, in batch order, then
+// every trigger of the whole population (all), once for the user's SCIM
+// resource and once for its teammate record. full tells whether some
+// trigger was for the whole population. Users touched only by such
+// triggers share their triggers slice, which must not be modified.
+func touchedUsers(snap *store.Snapshot, batch []trigger) ([]touchedUser, bool) {
+	named := map[string][]int{}
+	var all []int
+	for i, t := range batch {
+		if t.all {
+			all = append(all, i)
+			continue
+		}
+		for _, id := range t.users {
+			named[id] = append(named[id], i)
+		}
+	}
+	if all == nil {
+		out := make([]touchedUser, 0, len(named))
+		for id, trig := range named {
+			out = append(out, touchedUser{id: id, triggers: trig})
+		}
+		slices.SortFunc(out, func(a, b touchedUser) int { return strings.Compare(a.id, b.id) })
+		return out, false
+	}
+
+	type record struct {
+		id string
+		t  *Teammate
+	}
+	var users []*store.Resource
+	var records []record
+	snap.Resources(store.KindUser, func(u *store.Resource) bool {
+		users = append(users, u)
+		return true
+	})
+	snap.Records(TableTeammates, func(id string, v any) bool {
+		records = append(records, record{id, v.(*Teammate)})
+		return true
+	})
+	if !slices.IsSortedFunc(users, func(a, b *store.Resource) int { return strings.Compare(a.ID, b.ID) }) {
+		slices.SortFunc(users, func(a, b *store.Resource) int { return strings.Compare(a.ID, b.ID) })
+	}
+	if !slices.IsSortedFunc(records, func(a, b record) int { return strings.Compare(a.id, b.id) }) {
+		slices.SortFunc(records, func(a, b record) int { return strings.Compare(a.id, b.id) })
+	}
+	all = slices.Clip(all)
+	twice := slices.Clip(append(slices.Clone(all), all...))
+	out := make([]touchedUser, 0, max(len(users), len(records)))
+	add := func(id string, u *store.Resource, rec *Teammate, n int) {
+		t := touchedUser{id: id, triggers: all, resolved: true, user: u, rec: rec}
+		if n == 2 {
+			t.triggers = twice
+		}
+		if own, ok := named[id]; ok {
+			t.triggers = append(slices.Clip(own), t.triggers...)
+			delete(named, id)
+		}
+		out = append(out, t)
+	}
+	i, j := 0, 0
+	for i < len(users) || j < len(records) {
+		switch {
+		case j == len(records) || (i < len(users) && users[i].ID < records[j].id):
+			add(users[i].ID, users[i], nil, 1)
+			i++
+		case i == len(users) || records[j].id < users[i].ID:
+			add(records[j].id, nil, records[j].t, 1)
+			j++
+		default:
+			add(users[i].ID, users[i], records[j].t, 2)
+			i++
+			j++
+		}
+	}
+	if len(named) > 0 { // named users with neither a resource nor a record
+		for id, trig := range named {
+			out = append(out, touchedUser{id: id, triggers: trig, resolved: true})
+		}
+		slices.SortFunc(out, func(a, b touchedUser) int { return strings.Compare(a.id, b.id) })
+	}
+	return out, true
+}
+
 // blockedUsers maps each user in an open pending change to its id.
 func (r *Reconciler) blockedUsers(snap *store.Snapshot) map[string]string {
 	out := map[string]string{}
@@ -367,40 +469,59 @@ func (r *Reconciler) blockedUsers(snap *store.Snapshot) map[string]string {
 }
 
 // evaluate decides every user in ids.
-func (r *Reconciler) evaluate(ctx context.Context, set *policy.Set, snap *store.Snapshot, ids []string, touched map[string][]int, batch []trigger) []*evaluation {
-	evals := make([]*evaluation, len(ids))
-	all := make([]policy.TeammateInput, len(ids))
-	eval := make([]bool, len(ids)) // needs the policy
-	// Build every input and its digest; after a policy change (every
-	// teammate) this is as costly as evaluating, so spread it over the
-	// workers too. Snapshots are safe for concurrent reads.
+// evaluate decides every user in users.
+func (r *Reconciler) evaluate(ctx context.Context, set *policy.Set, snap *store.Snapshot, users []touchedUser, batch []trigger) []*evaluation {
+	slab := make([]evaluation, len(users))
+	evals := make([]*evaluation, len(users))
+	eval := make([]bool, len(users)) // needs the policy
+	groupsOf := groupsLookup(snap, len(users))
+	schemas := newSchemaValues()
+	// Build every input; after a policy change (every teammate) this is as
+	// costly as evaluating, so spread it over the workers too. Snapshots
+	// are safe for concurrent reads. Digests are computed only when needed
+	// (see evaluation.inputDigest).
 	r.decMu.RLock()
-	r.parallel(len(ids), func(i int) {
-		id := ids[i]
-		ev := &evaluation{id: id, triggers: touched[id]}
+	r.parallel(len(users), func(i int) {
+		t := &users[i]
+		id := t.id
+		ev := &slab[i]
+		ev.id, ev.triggers = id, t.triggers
 		evals[i] = ev
-		if v, ok := snap.Record(TableTeammates, id); ok {
-			ev.cur = v.(*Teammate)
+		u := t.user
+		if t.resolved {
+			ev.cur = t.rec
+		} else {
+			if v, ok := snap.Record(TableTeammates, id); ok {
+				ev.cur = v.(*Teammate)
+			}
+			u, _ = snap.Resource(store.KindUser, id)
 		}
-		u, ok := snap.Resource(store.KindUser, id)
-		if !ok {
+		if u == nil {
 			return // deleted user: decided in decide
 		}
 		ev.userName = u.Name
-		all[i] = teammateInput(snap, u, ev.cur)
-		ev.digest = inputDigest(all[i])
-		if last, ok := r.decisions[id]; ok && ev.cur != nil && last.Digest == ev.digest && last.Revision == set.Revision() && !forced(batch, ev.triggers) {
-			ev.skipped = true
-			return
+		ev.user = u
+		ev.input = teammateInput(groupsOf, schemas, u, ev.cur)
+		if last, ok := r.decisions[id]; ok && ev.cur != nil && last.Revision == set.Revision() && !forced(batch, ev.triggers) {
+			if same, refresh := last.input.same(ev); same {
+				ev.skipped, ev.refresh = true, refresh
+				return
+			}
 		}
 		eval[i] = true
 	})
 	r.decMu.RUnlock()
-	var inputs []policy.TeammateInput
-	var inputEvals []*evaluation
+	n := 0
+	for _, e := range eval {
+		if e {
+			n++
+		}
+	}
+	inputs := make([]policy.TeammateInput, 0, n)
+	inputEvals := make([]*evaluation, 0, n)
 	for i, ev := range evals {
 		if eval[i] {
-			inputs = append(inputs, all[i])
+			inputs = append(inputs, ev.input)
 			inputEvals = append(inputEvals, ev)
 		}
 	}
@@ -498,7 +619,7 @@ func (r *Reconciler) decide(ev *evaluation, roles []string) {
 		return
 	}
 	d := ev.decision
-	next := &Teammate{ID: ev.id, UserName: ev.userName, Role: d.Role, Access: d.Access, Excluded: d.Excluded,
+	next := Teammate{ID: ev.id, UserName: ev.userName, Role: d.Role, Access: d.Access, Excluded: d.Excluded,
 		Reasons: d.Reasons, Revision: d.Revision, DecisionID: d.DecisionID}
 	if d.Excluded {
 		// Provisioning never changes an excluded teammate's role or access.
@@ -515,7 +636,8 @@ func (r *Reconciler) decide(ev *evaluation, roles []string) {
 		ev.next = cur // nothing to apply
 		return
 	}
-	ev.next = next
+	changed := next // allocated only when there is something to apply
+	ev.next = &changed
 	if from != to || cur == nil {
 		ev.diff = &Diff{ID: ev.id, UserName: ev.userName, From: from, To: to, Reasons: d.Reasons,
 			Demotion: isDemotion(from, to, roles)}
@@ -613,6 +735,12 @@ func (r *Reconciler) apply(ctx context.Context, set *policy.Set, batch []trigger
 	// Remember what was applied.
 	r.decMu.Lock()
 	for _, ev := range applied {
+		if ev.skipped && ev.refresh {
+			if last, ok := r.decisions[ev.id]; ok {
+				last.input = decidedInputOf(ev)
+				r.decisions[ev.id] = last
+			}
+		}
 		if ev.err != nil || ev.skipped {
 			continue
 		}
@@ -620,7 +748,7 @@ func (r *Reconciler) apply(ctx context.Context, set *policy.Set, batch []trigger
 			delete(r.decisions, ev.id)
 			continue
 		}
-		r.decisions[ev.id] = lastDecision{Digest: ev.digest, Revision: set.Revision(), DecisionID: ev.decision.DecisionID,
+		r.decisions[ev.id] = lastDecision{input: decidedInputOf(ev), Revision: set.Revision(), DecisionID: ev.decision.DecisionID,
 			Reasons: ev.decision.Reasons, At: now}
 	}
 	r.decMu.Unlock()
@@ -684,7 +812,7 @@ func (r *Reconciler) applyOne(tx *store.WriteTxn, set *policy.Set, batch []trigg
 	if ev.err != nil {
 		tx.Audit(audit.Event{Type: audit.TypePolicyError, Actor: actor, Target: target, PolicyRevision: set.Revision(),
 			RequestID: t.cause.RequestID, Reasons: []string{ev.err.Error()},
-			Details: map[string]any{"cause": t.cause.detail(), "inputDigest": ev.digest}})
+			Details: map[string]any{"cause": t.cause.detail(), "inputDigest": ev.inputDigest()}})
 		r.metrics.policyErrors.Inc()
 		return nil
 	}
@@ -694,7 +822,7 @@ func (r *Reconciler) applyOne(tx *store.WriteTxn, set *policy.Set, batch []trigg
 	if !full && ev.userName != "" {
 		tx.Audit(audit.Event{Type: audit.TypeDecision, Actor: actor, Target: target, PolicyRevision: set.Revision(),
 			DecisionID: ev.decision.DecisionID, RequestID: t.cause.RequestID, Reasons: ev.decision.Reasons,
-			Details: map[string]any{"inputDigest": ev.digest, "cause": t.cause.detail(),
+			Details: map[string]any{"inputDigest": ev.inputDigest(), "cause": t.cause.detail(),
 				"result": map[string]any{"role": ev.decision.Role, "access": ev.decision.Access, "excluded": ev.decision.Excluded}}})
 	}
 	if ev.next == ev.cur {
