@@ -19,6 +19,9 @@ type rowDecoder struct {
 	data   []byte
 	pos    int
 	intern map[string]string
+	// values holds short string values already boxed in an interface, so
+	// that repeated values share the box as well as the bytes.
+	values map[string]any
 }
 
 const (
@@ -31,7 +34,7 @@ const (
 )
 
 func newRowDecoder() *rowDecoder {
-	return &rowDecoder{intern: make(map[string]string, 256)}
+	return &rowDecoder{intern: make(map[string]string, 256), values: make(map[string]any, 256)}
 }
 
 func (d *rowDecoder) reset(data []byte) {
@@ -203,14 +206,15 @@ func (d *rowDecoder) value(depth int) (any, bool) {
 			return nil, false
 		}
 		if len(b) <= internValueLen {
-			if s, ok := d.intern[string(b)]; ok {
-				return s, true
+			if v, ok := d.values[string(b)]; ok {
+				return v, true
 			}
 			s := string(b)
-			if len(d.intern) < internMax {
-				d.intern[s] = s
+			var v any = s
+			if len(d.values) < internMax {
+				d.values[s] = v
 			}
-			return s, true
+			return v, true
 		}
 		return string(b), true
 	case c == 't':
