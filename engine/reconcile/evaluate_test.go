@@ -6,11 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"testing"
 	"time"
 
+	"github.com/scimd/scimd/engine/policy"
 	"github.com/scimd/scimd/scim/store"
 	"github.com/scimd/scimd/scim/store/sqlite"
 )
@@ -291,5 +294,143 @@ func TestGroupsLookupModesAgree(t *testing.T) {
 	}
 	if nonEmpty < 20 {
 		t.Errorf("only %d users in a group", nonEmpty)
+	}
+}
+
+// TestNativeAndOPAPassesAgree runs the same full passes over the same
+// varied state twice: with the default policy, which the native table
+// decides, and with an equivalent policy OPA alone decides (an extra
+// `default excluded := false` leaves every decision as it is but is not
+// the default shape). Teammates must end up identical.
+func TestNativeAndOPAPassesAgree(t *testing.T) {
+	ctx := context.Background()
+	native := loadPolicy(t, "")
+	if ok, why := native.Native(); !ok {
+		t.Fatalf("the default policy is not native: %s", why)
+	}
+	opaOnly := loadPolicyEdited(t, "exclusions.rego", "\ndefault excluded := false\n")
+	if ok, _ := opaOnly.Native(); ok {
+		t.Fatal("the edited policy is native")
+	}
+
+	results := map[bool]map[string]Teammate{}
+	for _, useNative := range []bool{true, false} {
+		st := openTestStore(t)
+		seedVaried(t, ctx, st, 600)
+		src := &staticPolicy{}
+		set := opaOnly
+		if useNative {
+			set = native
+		}
+		src.set.Store(set)
+		r := New(Options{Store: st, Policy: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		// Twice: the second pass starts from the teammates the first made.
+		for range 2 {
+			if err := r.process(ctx, []trigger{{cause: Cause{Kind: "policy"}, all: true, committedAt: time.Now()}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := map[string]Teammate{}
+		st.Read().Records(TableTeammates, func(id string, v any) bool {
+			tm := *v.(*Teammate)
+			tm.Revision, tm.DecisionID, tm.ChangedAt = "", "", time.Time{}
+			got[id] = tm
+			return true
+		})
+		results[useNative] = got
+	}
+	// The oracle would have switched a wrong table off (and OPA would
+	// have decided): it must still be on.
+	if ok, why := native.Native(); !ok {
+		t.Fatalf("the native table was switched off: %s", why)
+	}
+	if len(results[true]) != 600 {
+		t.Fatalf("%d teammates, want 600", len(results[true]))
+	}
+	kinds := map[string]int{}
+	for id, want := range results[false] {
+		got := results[true][id]
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: native pass %+v, OPA pass %+v", id, got, want)
+		}
+		kinds[fmt.Sprint(want.Excluded, want.Access, want.Role)]++
+	}
+	if len(kinds) < 5 {
+		t.Errorf("the state exercises too few outcomes: %v", kinds)
+	}
+}
+
+// loadPolicyEdited is loadPolicy with extra appended to another file.
+func loadPolicyEdited(t *testing.T, file, extra string) *policy.Set {
+	t.Helper()
+	files := map[string][]byte{}
+	entries, err := os.ReadDir(filepath.Join("..", "..", "policies"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !policy.IsPolicyFile(e.Name()) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("..", "..", "policies", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[e.Name()] = b
+	}
+	files[file] = append(files[file], extra...)
+	s, err := policy.LoadFiles(context.Background(), files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// seedVaried writes users with varied attributes (excluded names in any
+// case, deactivated users, departments) in mapped, unmapped and renamed
+// groups.
+func seedVaried(t *testing.T, ctx context.Context, st *store.Store, users int) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(11, 12))
+	groups := []struct{ id, name, ext string }{
+		{"g1", "Intercom Admins", ""}, {"g2", "Intercom Support", ""}, {"g3", "Intercom Viewers", ""},
+		{"g4", "renamed", "Intercom Admins"}, {"g5", "Sales", ""}, {"g6", "Viewers (by id)", "Intercom Viewers"},
+	}
+	err := st.Write(ctx, func(tx *store.WriteTxn) error {
+		for _, g := range groups {
+			if err := tx.PutResource(&store.Resource{ID: g.id, Kind: store.KindGroup, Name: g.name, ExternalID: g.ext,
+				Attrs: map[string]any{}, Created: tx.Now(), Modified: tx.Now(), Version: 1}); err != nil {
+				return err
+			}
+		}
+		for i := range users {
+			id := fmt.Sprintf("u%04d", i)
+			name := fmt.Sprintf("user%04d@example.com", i)
+			if i == 7 {
+				name = "BreakGlass@Example.com"
+			}
+			email := name
+			if i%50 == 9 || i%50 == 10 {
+				email = "BREAKGLASS@example.com"
+			}
+			attrs := map[string]any{"active": r.IntN(8) > 0, "emails": []any{map[string]any{"value": email, "primary": true}}}
+			if r.IntN(2) == 0 {
+				attrs["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = map[string]any{
+					"department": []string{"Support", "Sales", "support"}[r.IntN(3)]}
+			}
+			if err := tx.PutResource(&store.Resource{ID: id, Kind: store.KindUser, Name: name, Attrs: attrs,
+				Created: tx.Now(), Modified: tx.Now(), Version: 1}); err != nil {
+				return err
+			}
+			for _, k := range r.Perm(len(groups))[:r.IntN(4)] {
+				if _, err := tx.AddMember(&store.Membership{GroupID: groups[k].id, MemberID: id, MemberKind: store.KindUser}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
