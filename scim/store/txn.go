@@ -257,6 +257,8 @@ func (w *WriteTxn) DeleteResource(k Kind, id string) ([]*Membership, error) {
 }
 
 // AddMember adds a membership. It reports false when it already existed.
+// The store keeps a copy of m (whose ids may share memory with those of
+// other memberships), so m may be reused afterwards.
 func (w *WriteTxn) AddMember(m *Membership) (bool, error) {
 	if m.GroupID == "" || m.MemberID == "" {
 		return false, fmt.Errorf("store: membership needs a group id and a member id")
