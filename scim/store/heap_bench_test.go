@@ -7,7 +7,10 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/scimd/scimd/audit"
 )
@@ -113,4 +116,79 @@ func BenchmarkLoadedHeap(b *testing.B) {
 	}
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MB")
 	b.ReportMetric(0, "ns/op")
+}
+
+// rowsBackend holds rows in memory and loads them: for measuring Open
+// without a database.
+type rowsBackend struct {
+	discardBackend
+	rows []Row
+}
+
+func (b rowsBackend) Load(_ context.Context, fn func(Row) error) (LoadState, error) {
+	for _, r := range b.rows {
+		if err := fn(r); err != nil {
+			return LoadState{}, err
+		}
+	}
+	return LoadState{LastHash: audit.GenesisHash}, nil
+}
+
+// BenchmarkOpenRows measures Open of 100k users with a record each, 1k
+// groups and 300k memberships, as a backend hands them over (in table and
+// key order, as SQLite does), without the database's own cost.
+func BenchmarkOpenRows(b *testing.B) {
+	const users, groups, memberships = 100_000, 1_000, 300_000
+	var rows []Row
+	add := func(table string, obj any) {
+		key, data, err := encodeObject(table, obj)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows = append(rows, Row{Table: table, Key: key, Data: data})
+	}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	userID := func(i int) string { return fmt.Sprintf("%08x-0000-4000-8000-%012d", i*2654435761%(1<<32), i) }
+	for g := 0; g < groups; g++ {
+		add(TableGroups, &Resource{ID: fmt.Sprintf("g%07d", g), Kind: KindGroup, Name: fmt.Sprintf("Group %d", g), Attrs: map[string]any{}, Created: now, Modified: now, Version: 1})
+	}
+	for m := 0; m < memberships; m++ {
+		u, g := m%users, (m/users*7+m)%groups
+		add(TableMemberships, &Membership{GroupID: fmt.Sprintf("g%07d", g), MemberID: userID(u), MemberKind: KindUser})
+	}
+	for i := 0; i < users; i++ {
+		add(TableRecords, &Record{Table: "teammates", Key: userID(i), Value: &heapRecord{Role: "viewer", Access: true}})
+	}
+	for i := 0; i < users; i++ {
+		name := fmt.Sprintf("user%d@example.com", i)
+		add(TableUsers, &Resource{ID: userID(i), Kind: KindUser, ExternalID: fmt.Sprint("ext-", i), Name: name, Created: now, Modified: now, Version: 1,
+			Attrs: map[string]any{"active": true, "displayName": "Given Family", "name": map[string]any{"givenName": "Given", "familyName": fmt.Sprint("Family", i)},
+				"emails": []any{map[string]any{"value": name, "type": "work", "primary": true}},
+				"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"department": "Support", "employeeNumber": fmt.Sprint(i)}}})
+	}
+	slices.SortFunc(rows, func(x, y Row) int {
+		if c := strings.Compare(x.Table, y.Table); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Key, y.Key)
+	})
+	opts := Options{Backend: rowsBackend{rows: rows}, Records: map[string]RecordDecoder{
+		"teammates": func(b []byte) (any, error) { var r heapRecord; err := json.Unmarshal(b, &r); return &r, err },
+	}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		s, err := Open(context.Background(), opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n := len(s.Read().GroupsOf(userID(7))); n != 3 {
+			b.Fatalf("user 7 is in %d groups, want 3", n)
+		}
+		b.StopTimer()
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
 }
