@@ -57,15 +57,16 @@ func loadMemberships(ms []*Membership) *memberships {
 		if i > 0 && ms[i-1].GroupID == m.GroupID {
 			m.GroupID = ms[i-1].GroupID
 		}
-		t.byGroup.Load(m)
 	}
-	slices.SortFunc(ms, compareByMember)
-	for i, m := range ms {
-		if i > 0 && ms[i-1].MemberID == m.MemberID {
-			m.MemberID = ms[i-1].MemberID
+	fill(t.byGroup, len(ms), func(i int) *Membership { return ms[i] })
+	byMember := ms // reordered now that the group tree is built
+	slices.SortFunc(byMember, compareByMember)
+	for i, m := range byMember {
+		if i > 0 && byMember[i-1].MemberID == m.MemberID {
+			m.MemberID = byMember[i-1].MemberID
 		}
-		t.byMember.Load(m)
 	}
+	fill(t.byMember, len(byMember), func(i int) *Membership { return byMember[i] })
 	return t
 }
 

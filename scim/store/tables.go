@@ -45,10 +45,24 @@ func loadTree[T any](items []T, compare func(a, b T) int) *btree.BTreeG[T] {
 	if !slices.IsSortedFunc(items, compare) {
 		slices.SortFunc(items, compare)
 	}
-	for _, it := range items {
-		tr.Load(it)
-	}
+	fill(tr, len(items), func(i int) T { return items[i] })
 	return tr
+}
+
+// fill puts n items, item(0) to item(n-1) in ascending order, into the
+// empty tree tr. Appending sorted items (the tree's bulk Load) leaves
+// nodes half full: a full node splits in two halves and the appends go on
+// in the right one. So the items at even positions are appended first,
+// and those at odd positions then fill the half-empty nodes, which ends
+// with nodes nearly full.
+func fill[T any](tr *btree.BTreeG[T], n int, item func(i int) T) {
+	for i := 0; i < n; i += 2 {
+		tr.Load(item(i))
+	}
+	var hint btree.PathHint
+	for i := 1; i < n; i += 2 {
+		tr.SetHint(item(i), &hint)
+	}
 }
 
 // resourceTable holds the Users or the Groups, by id, by case-folded name
@@ -97,9 +111,7 @@ func loadResourceTable(rs []*Resource) *resourceTable {
 	}
 	slices.SortFunc(byName, func(a, b named) int { return strings.Compare(a.folded, b.folded) })
 	t.byName = newTree(compareResourceName)
-	for _, n := range byName {
-		t.byName.Load(n.r)
-	}
+	fill(t.byName, len(byName), func(i int) *Resource { return byName[i].r })
 	return t
 }
 
