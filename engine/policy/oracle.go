@@ -21,7 +21,9 @@ const (
 
 // sampled reports whether the next native decision goes to the oracle.
 func (s *Set) sampled() bool {
-	if s.oracleN.Add(1) <= oracleFirst {
+	// Load first: past the first decisions, workers need not contend on
+	// the counter.
+	if s.oracleN.Load() < oracleFirst && s.oracleN.Add(1) <= oracleFirst {
 		return true
 	}
 	return rand.IntN(oracleRate) == 0
