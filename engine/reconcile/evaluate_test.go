@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -34,7 +35,9 @@ func openTestStore(t *testing.T) *store.Store {
 }
 
 // touchedByMap is how process found the touched users before
-// touchedUsers: a map filled trigger by trigger, then sorted.
+// touchedUsers: a map filled trigger by trigger, then sorted; a user is
+// touched at most once by each trigger, even when the trigger names them
+// twice or they have both a resource and a teammate record.
 func touchedByMap(snap *store.Snapshot, batch []trigger) ([]touchedUser, bool) {
 	touched := map[string][]int{}
 	full := false
@@ -44,7 +47,9 @@ func touchedByMap(snap *store.Snapshot, batch []trigger) ([]touchedUser, bool) {
 			continue
 		}
 		for _, id := range t.users {
-			touched[id] = append(touched[id], i)
+			if !slices.Contains(touched[id], i) {
+				touched[id] = append(touched[id], i)
+			}
 		}
 	}
 	if full {
@@ -59,7 +64,9 @@ func touchedByMap(snap *store.Snapshot, batch []trigger) ([]touchedUser, bool) {
 			return true
 		})
 		snap.Records(TableTeammates, func(id string, _ any) bool {
-			touched[id] = append(touched[id], all...)
+			if _, isUser := snap.Resource(store.KindUser, id); !isUser {
+				touched[id] = append(touched[id], all...)
+			}
 			return true
 		})
 	}

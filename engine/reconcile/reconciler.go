@@ -383,7 +383,9 @@ func touchedUsers(snap *store.Snapshot, batch []trigger) ([]touchedUser, bool) {
 			continue
 		}
 		for _, id := range t.users {
-			named[id] = append(named[id], i)
+			if own := named[id]; len(own) == 0 || own[len(own)-1] != i { // each trigger once per user
+				named[id] = append(own, i)
+			}
 		}
 	}
 	if all == nil {
@@ -416,13 +418,9 @@ func touchedUsers(snap *store.Snapshot, batch []trigger) ([]touchedUser, bool) {
 		slices.SortFunc(records, func(a, b record) int { return strings.Compare(a.id, b.id) })
 	}
 	all = slices.Clip(all)
-	twice := slices.Clip(append(slices.Clone(all), all...))
 	out := make([]touchedUser, 0, max(len(users), len(records)))
-	add := func(id string, u *store.Resource, rec *Teammate, n int) {
+	add := func(id string, u *store.Resource, rec *Teammate) {
 		t := touchedUser{id: id, triggers: all, resolved: true, user: u, rec: rec}
-		if n == 2 {
-			t.triggers = twice
-		}
 		if own, ok := named[id]; ok {
 			t.triggers = append(slices.Clip(own), t.triggers...)
 			delete(named, id)
@@ -433,13 +431,13 @@ func touchedUsers(snap *store.Snapshot, batch []trigger) ([]touchedUser, bool) {
 	for i < len(users) || j < len(records) {
 		switch {
 		case j == len(records) || (i < len(users) && users[i].ID < records[j].id):
-			add(users[i].ID, users[i], nil, 1)
+			add(users[i].ID, users[i], nil)
 			i++
 		case i == len(users) || records[j].id < users[i].ID:
-			add(records[j].id, nil, records[j].t, 1)
+			add(records[j].id, nil, records[j].t)
 			j++
 		default:
-			add(users[i].ID, users[i], records[j].t, 2)
+			add(users[i].ID, users[i], records[j].t)
 			i++
 			j++
 		}
