@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -321,5 +323,46 @@ func TestPlanGivesDistinctGroupsPerUser(t *testing.T) {
 	}
 	if n != 300 {
 		t.Errorf("%d memberships, want 300", n)
+	}
+}
+
+// TestReportCountsRequestsOverTheMeasuredWindow checks that a move counts
+// as two HTTP requests, that failed operations do not count in the rate,
+// and that the total's window runs from the first operation to the last,
+// not over setup before them.
+func TestReportCountsRequestsOverTheMeasuredWindow(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := newRecorder()
+	for i := range 10 { // ten adds over 1 s, the last failing
+		var err error
+		if i == 9 {
+			err = errors.New("HTTP 500")
+		}
+		r.observe(kindAdd, t0.Add(time.Duration(i)*100*time.Millisecond), 100*time.Millisecond, err)
+	}
+	for i := range 5 { // five moves over the same second
+		r.observe(kindMove, t0.Add(time.Duration(i)*200*time.Millisecond), 200*time.Millisecond, nil)
+	}
+	// The scenario took 4 s: 3 s of setup before the first operation.
+	rep := r.report(config{scenario: "churn"}, t0.Add(-3*time.Second), 4*time.Second)
+	tests := []struct {
+		s                     Stats
+		count, errs, requests int
+		seconds, perSec       float64
+	}{
+		{kindOf(t, rep, kindAdd), 10, 1, 10, 1, 9},
+		{kindOf(t, rep, kindMove), 5, 0, 10, 1, 10},
+		{rep.Total, 15, 1, 20, 1, 19},
+	}
+	for _, tt := range tests {
+		s := tt.s
+		if s.Count != tt.count || s.Errors != tt.errs || s.Requests != tt.requests ||
+			math.Abs(s.Seconds-tt.seconds) > 1e-9 || math.Abs(s.PerSec-tt.perSec) > 1e-9 {
+			t.Errorf("%s: count %d errors %d requests %d over %.3f s = %.3f/s; want %d %d %d over %.3f s = %.3f/s",
+				s.Kind, s.Count, s.Errors, s.Requests, s.Seconds, s.PerSec, tt.count, tt.errs, tt.requests, tt.seconds, tt.perSec)
+		}
+	}
+	if rep.Seconds != 4 {
+		t.Errorf("report seconds %.3f, want the scenario's 4", rep.Seconds)
 	}
 }

@@ -63,12 +63,28 @@ func (r *recorder) observe(kind string, start time.Time, d time.Duration, err er
 	}
 }
 
-// Stats are the numbers of one request kind (or of all of them).
+// requestsPer is how many HTTP requests one operation of kind sends: a
+// move is a remove from one group and an add to another.
+func requestsPer(kind string) int {
+	if kind == kindMove {
+		return 2
+	}
+	return 1
+}
+
+// Stats are the numbers of one request kind (or of all of them). Count,
+// Errors and the latencies are per operation; Requests and PerSec count
+// HTTP requests (an operation of some kinds sends two, see requestsPer).
+// Seconds is the window from the first operation's start to the last
+// one's end, so setup (such as churn reading the server's state first) is
+// not in the rates.
 type Stats struct {
-	Kind    string  `json:"kind"`
-	Count   int     `json:"count"`
-	Errors  int     `json:"errors"`
-	Seconds float64 `json:"seconds"`
+	Kind     string  `json:"kind"`
+	Count    int     `json:"count"`
+	Errors   int     `json:"errors"`
+	Requests int     `json:"requests"`
+	Seconds  float64 `json:"seconds"`
+	// PerSec is successful operations' HTTP requests per second.
 	PerSec  float64 `json:"perSecond"`
 	MeanMs  float64 `json:"meanMs"`
 	P50Ms   float64 `json:"p50Ms"`
@@ -118,24 +134,34 @@ func (r *recorder) report(c config, started time.Time, elapsed time.Duration) *R
 			"concurrency": c.concurrency, "rate": c.rate, "duration": c.duration.String()},
 		FirstErrors: slices.Clone(r.errors)}
 	var all []time.Duration
-	total := Stats{Kind: "total"}
+	var first, last time.Time
+	count, errs, requests, okRequests := 0, 0, 0, 0
 	for _, name := range r.order {
 		k := r.kinds[name]
-		s := stats(name, k.samples, k.count, k.errors, k.last.Sub(k.first))
+		per := requestsPer(name)
+		s := stats(name, k.samples, k.count, k.errors, k.count*per, (k.count-k.errors)*per, k.last.Sub(k.first))
 		rep.Kinds = append(rep.Kinds, s)
 		all = append(all, k.samples...)
-		total.Count += k.count
-		total.Errors += k.errors
+		count, errs = count+k.count, errs+k.errors
+		requests, okRequests = requests+k.count*per, okRequests+(k.count-k.errors)*per
+		if first.IsZero() || k.first.Before(first) {
+			first = k.first
+		}
+		if k.last.After(last) {
+			last = k.last
+		}
 	}
-	total = stats("total", all, total.Count, total.Errors, elapsed)
-	rep.Total = total
+	rep.Total = stats("total", all, count, errs, requests, okRequests, last.Sub(first))
 	return rep
 }
 
-func stats(kind string, samples []time.Duration, count, errs int, span time.Duration) Stats {
-	s := Stats{Kind: kind, Count: count, Errors: errs, Seconds: span.Seconds(), Sampled: len(samples)}
+// stats summarises one kind: count operations (errs of them failed) that
+// sent requests HTTP requests (okRequests for the successful ones) over
+// span.
+func stats(kind string, samples []time.Duration, count, errs, requests, okRequests int, span time.Duration) Stats {
+	s := Stats{Kind: kind, Count: count, Errors: errs, Requests: requests, Seconds: span.Seconds(), Sampled: len(samples)}
 	if span > 0 {
-		s.PerSec = float64(count-errs) / span.Seconds()
+		s.PerSec = float64(okRequests) / span.Seconds()
 	}
 	if len(samples) == 0 {
 		return s
@@ -167,10 +193,10 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 func (rep *Report) writeTable(w io.Writer) {
 	fmt.Fprintf(w, "scenario %s against %s: %.2f s\n", rep.Scenario, rep.URL, rep.Seconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "kind\tcount\terrors\tseconds\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\t")
+	fmt.Fprintln(tw, "kind\tcount\terrors\trequests\tseconds\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\t")
 	row := func(s Stats) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t\n",
-			s.Kind, s.Count, s.Errors, s.Seconds, s.PerSec, s.P50Ms, s.P90Ms, s.P99Ms, s.MaxMs)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t\n",
+			s.Kind, s.Count, s.Errors, s.Requests, s.Seconds, s.PerSec, s.P50Ms, s.P90Ms, s.P99Ms, s.MaxMs)
 	}
 	for _, s := range rep.Kinds {
 		row(s)
