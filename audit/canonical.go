@@ -21,7 +21,7 @@ func canonicalEvent(e Event) ([]byte, error) {
 	}
 	m := map[string]any{
 		"seq":      e.Seq,
-		"time":     json.RawMessage(t),
+		"time":     string(t[1 : len(t)-1]), // RFC 3339: nothing to escape
 		"type":     e.Type,
 		"actor":    map[string]any{"kind": e.Actor.Kind, "name": e.Actor.Name},
 		"prevHash": e.PrevHash,
@@ -56,7 +56,7 @@ func canonicalEvent(e Event) ([]byte, error) {
 	if len(e.Details) > 0 {
 		m["details"] = e.Details
 	}
-	return json.Marshal(m)
+	return AppendJSON(nil, m)
 }
 
 // plainEvent reports whether every value of e encodes the same before and

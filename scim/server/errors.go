@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 
+	"github.com/scimd/scimd/audit"
 	"github.com/scimd/scimd/scim/schema"
 )
 
@@ -51,9 +53,16 @@ func asError(err error) *Error {
 	return errorf(http.StatusInternalServerError, "", "internal error")
 }
 
+// responseBuffers recycles the buffers responses are encoded into.
+var responseBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxPooledBuffer is the largest buffer kept for reuse; a huge list
+// response's buffer is left to the garbage collector.
+const maxPooledBuffer = 1 << 20
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	bp := responseBuffers.Get().(*[]byte)
-	body, err := appendJSON((*bp)[:0], v)
+	body, err := audit.AppendJSON((*bp)[:0], v)
 	if err != nil {
 		status = http.StatusInternalServerError
 		body = []byte(`{"schemas":["` + schema.ErrorURN + `"],"status":"500","detail":"internal error encoding the response"}`)

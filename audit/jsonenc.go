@@ -1,21 +1,23 @@
-package server
+package audit
 
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
-	"sync"
 	"unicode/utf8"
 )
 
-// appendJSON appends the JSON encoding of v to b, byte for byte what
-// json.Marshal(v) produces, without reflection for the shapes rendered
-// resources are made of (decoded JSON: maps, slices, strings, booleans,
-// nil). Any other value is encoded by json.Marshal. Map keys are sorted
-// and strings escaped exactly as encoding/json does (HTML characters,
-// U+2028, U+2029, invalid UTF-8 as U+FFFD).
-func appendJSON(b []byte, v any) ([]byte, error) {
+// AppendJSON appends the JSON encoding of v to b, byte for byte what
+// json.Marshal(v) produces, without reflection for plain JSON data
+// (maps with string keys, slices, strings, numbers, booleans, nil): the
+// shapes of canonical audit events and of rendered SCIM resources. Any
+// other value is encoded by json.Marshal. Map keys are sorted and strings
+// escaped exactly as encoding/json does (HTML characters, U+2028, U+2029,
+// invalid UTF-8 as U+FFFD), so the output is canonical JSON when v is
+// plain data.
+func AppendJSON(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case nil:
 		return append(b, "null"...), nil
@@ -26,8 +28,17 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 			return append(b, "true"...), nil
 		}
 		return append(b, "false"...), nil
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			break // json.Marshal's error, below
+		}
+		return appendFloat(b, v), nil
 	case int:
 		return strconv.AppendInt(b, int64(v), 10), nil
+	case int32:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case uint32:
+		return strconv.AppendUint(b, uint64(v), 10), nil
 	case int64:
 		return strconv.AppendInt(b, v, 10), nil
 	case uint64:
@@ -49,7 +60,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 			b = appendJSONString(b, k)
 			b = append(b, ':')
 			var err error
-			if b, err = appendJSON(b, v[k]); err != nil {
+			if b, err = AppendJSON(b, v[k]); err != nil {
 				return b, fmt.Errorf("%q: %w", k, err)
 			}
 		}
@@ -64,7 +75,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 				b = append(b, ',')
 			}
 			var err error
-			if b, err = appendJSON(b, e); err != nil {
+			if b, err = AppendJSON(b, e); err != nil {
 				return b, fmt.Errorf("[%d]: %w", i, err)
 			}
 		}
@@ -81,13 +92,30 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 			b = appendJSONString(b, e)
 		}
 		return append(b, ']'), nil
-	default:
-		enc, err := json.Marshal(v)
-		if err != nil {
-			return b, err
-		}
-		return append(b, enc...), nil
 	}
+	enc, err := json.Marshal(v)
+	if err != nil {
+		return b, err
+	}
+	return append(b, enc...), nil
+}
+
+// appendFloat encodes a finite float64 as encoding/json does: the shortest
+// representation, in exponent form only below 1e-6 or from 1e21 up, with
+// a two-digit negative exponent shortened ("1e-07" → "1e-7").
+func appendFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }
 
 const hexDigits = "0123456789abcdef"
@@ -144,10 +172,3 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
-
-// responseBuffers recycles the buffers responses are encoded into.
-var responseBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-// maxPooledBuffer is the largest buffer kept for reuse; a huge list
-// response's buffer is left to the garbage collector.
-const maxPooledBuffer = 1 << 20

@@ -1,4 +1,4 @@
-package server
+package audit
 
 import (
 	"bytes"
@@ -9,16 +9,16 @@ import (
 	"time"
 )
 
-// checkSameAsMarshal fails unless appendJSON(v) is exactly json.Marshal(v).
+// checkSameAsMarshal fails unless AppendJSON(v) is exactly json.Marshal(v).
 func checkSameAsMarshal(t *testing.T, v any) {
 	t.Helper()
 	want, wantErr := json.Marshal(v)
-	got, err := appendJSON(nil, v)
+	got, err := AppendJSON(nil, v)
 	if (err != nil) != (wantErr != nil) {
-		t.Fatalf("appendJSON(%#v) error %v, json.Marshal error %v", v, err, wantErr)
+		t.Fatalf("AppendJSON(%#v) error %v, json.Marshal error %v", v, err, wantErr)
 	}
 	if err == nil && !bytes.Equal(got, want) {
-		t.Fatalf("appendJSON(%#v)\n got %s\nwant %s", v, got, want)
+		t.Fatalf("AppendJSON(%#v)\n got %s\nwant %s", v, got, want)
 	}
 }
 
@@ -43,7 +43,7 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 		{"nil string slice", []string(nil)},
 		{"sorted keys", map[string]any{"zeta": 1.0, "Alpha": "a", "alpha": "b", "_": nil, "é": true}},
 		{"escaped keys", map[string]any{"<k>": "v", "a\"b": "c"}},
-		{"numbers", []any{0.0, -0.0, 1.5, 1e21, 1e-7, 123456789.0, math.MaxFloat64, json.Number("12.50"), 7, int64(-3), uint64(math.MaxUint64), math.MinInt64}},
+		{"numbers", []any{0.0, math.Copysign(0, -1), 1.5, 1e20, 1e21, 1e-6, 1e-7, 5e-324, -2.5e-300, 0.1, 1e100, int32(-7), uint32(7), 123456789.0, math.MaxFloat64, json.Number("12.50"), 7, int64(-3), uint64(math.MaxUint64), math.MinInt64}},
 		{"user", map[string]any{
 			"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
 			"id":       "2819c223-7f76-453a-919d-413861904646",
@@ -67,8 +67,8 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 
 func TestAppendJSONReportsUnencodableValues(t *testing.T) {
 	for _, v := range []any{math.NaN(), map[string]any{"x": []any{math.Inf(1)}}, make(chan int)} {
-		if _, err := appendJSON(nil, v); err == nil {
-			t.Errorf("appendJSON(%#v): no error", v)
+		if _, err := AppendJSON(nil, v); err == nil {
+			t.Errorf("AppendJSON(%#v): no error", v)
 		}
 	}
 }
