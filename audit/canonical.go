@@ -2,61 +2,105 @@ package audit
 
 import (
 	"encoding/json"
+	"strconv"
 	"unicode/utf8"
 )
 
 // canonicalEvent encodes e canonically: the bytes canonicalJSON(e) gives,
-// that is, e's JSON with object keys sorted at every level. When every
-// value in e is already plain JSON data (strings, numbers, booleans, maps
-// with string keys, slices) and every string is valid UTF-8, it builds the
-// sorted form in one encoding pass; otherwise (Go structs in Details or
-// Change) it takes the encode–decode–encode route.
+// that is, e's JSON with object keys sorted at every level.
 func canonicalEvent(e Event) ([]byte, error) {
+	return appendCanonicalEvent(nil, e)
+}
+
+// appendCanonicalEvent appends canonicalEvent(e) to dst. When every value
+// in e is already plain JSON data (strings, numbers, booleans, maps with
+// string keys, slices) and every string is valid UTF-8, it writes the
+// sorted form directly, in one pass; otherwise (Go structs in Details or
+// Change) it takes the encode–decode–encode route.
+func appendCanonicalEvent(dst []byte, e Event) ([]byte, error) {
 	if !plainEvent(e) {
-		return canonicalJSON(e)
+		b, err := canonicalJSON(e)
+		return append(dst, b...), err
 	}
 	t, err := json.Marshal(e.Time)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	m := map[string]any{
-		"seq":      e.Seq,
-		"time":     string(t[1 : len(t)-1]), // RFC 3339: nothing to escape
-		"type":     e.Type,
-		"actor":    map[string]any{"kind": e.Actor.Kind, "name": e.Actor.Name},
-		"prevHash": e.PrevHash,
-		"hash":     e.Hash,
-	}
-	target := map[string]any{"type": e.Target.Type}
-	if e.Target.ID != "" {
-		target["id"] = e.Target.ID
-	}
-	if e.Target.Name != "" {
-		target["name"] = e.Target.Name
-	}
-	m["target"] = target
+	// The members in sorted key order: actor, change, decisionId, details,
+	// hash, policyRevision, prevHash, reasons, requestId, seq, target,
+	// time, type.
+	b := append(dst, `{"actor":{"kind":`...)
+	b = appendJSONString(b, e.Actor.Kind)
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, e.Actor.Name)
+	b = append(b, '}')
 	if e.Change != nil {
-		c := map[string]any{}
+		b = append(b, `,"change":{`...)
 		if e.Change.From != nil {
-			c["from"] = e.Change.From
+			b = append(b, `"from":`...)
+			if b, err = AppendJSON(b, e.Change.From); err != nil {
+				return dst, err
+			}
 		}
 		if e.Change.To != nil {
-			c["to"] = e.Change.To
+			if e.Change.From != nil {
+				b = append(b, ',')
+			}
+			b = append(b, `"to":`...)
+			if b, err = AppendJSON(b, e.Change.To); err != nil {
+				return dst, err
+			}
 		}
-		m["change"] = c
+		b = append(b, '}')
 	}
-	if len(e.Reasons) > 0 {
-		m["reasons"] = e.Reasons
-	}
-	for k, v := range map[string]string{"policyRevision": e.PolicyRevision, "decisionId": e.DecisionID, "requestId": e.RequestID} {
-		if v != "" {
-			m[k] = v
-		}
-	}
+	b = appendOptionalString(b, "decisionId", e.DecisionID)
 	if len(e.Details) > 0 {
-		m["details"] = e.Details
+		b = append(b, `,"details":`...)
+		if b, err = AppendJSON(b, e.Details); err != nil {
+			return dst, err
+		}
 	}
-	return AppendJSON(nil, m)
+	b = append(b, `,"hash":`...)
+	b = appendJSONString(b, e.Hash)
+	b = appendOptionalString(b, "policyRevision", e.PolicyRevision)
+	b = append(b, `,"prevHash":`...)
+	b = appendJSONString(b, e.PrevHash)
+	if len(e.Reasons) > 0 {
+		b = append(b, `,"reasons":`...)
+		b, _ = AppendJSON(b, e.Reasons) // []string: cannot fail
+	}
+	b = appendOptionalString(b, "requestId", e.RequestID)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, e.Seq, 10)
+	b = append(b, `,"target":{`...)
+	if e.Target.ID != "" {
+		b = append(b, `"id":`...)
+		b = appendJSONString(b, e.Target.ID)
+		b = append(b, ',')
+	}
+	if e.Target.Name != "" {
+		b = append(b, `"name":`...)
+		b = appendJSONString(b, e.Target.Name)
+		b = append(b, ',')
+	}
+	b = append(b, `"type":`...)
+	b = appendJSONString(b, e.Target.Type)
+	b = append(b, `},"time":`...)
+	b = append(b, t...) // RFC 3339 in quotes: nothing to escape
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, e.Type)
+	return append(b, '}'), nil
+}
+
+// appendOptionalString appends `,"key":"value"` when value is not empty.
+func appendOptionalString(b []byte, key, value string) []byte {
+	if value == "" {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return appendJSONString(b, value)
 }
 
 // plainEvent reports whether every value of e encodes the same before and

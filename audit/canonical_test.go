@@ -18,6 +18,9 @@ func canonicalCases() []Event {
 			Details: map[string]any{"n": 5, "f": 0.1, "big": 1e21, "u": uint64(1 << 40), "list": []any{"x", 2.5, nil, true}, "ids": []string{"a", "b"}, "num": json.Number("7")}},
 		{Seq: 3, Time: now, Type: TypePolicyRefused, Change: &Change{}, Reasons: []string{}, Details: map[string]any{}},
 		{Seq: 4, Time: now, Type: "x", Details: map[string]any{"nested": map[string]any{"z": 1, "a": []any{map[string]any{"y": "q"}}}}},
+		{Seq: 5, Time: now, Type: "x", Target: Target{Type: "Group", Name: "Admins"}, Change: &Change{From: "viewer"}, Hash: "h"},
+		{Seq: 6, Time: now, Type: "x", Target: Target{Type: "Group", ID: "g1"}, Change: &Change{To: []any{"a"}}, PolicyRevision: "r"},
+		{Seq: 7, Time: now.Add(-time.Hour * 24 * 365 * 30), Type: "x\u2028\"", Actor: Actor{Name: "\u2029"}, RequestID: "<q>"},
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -109,13 +110,24 @@ const GenesisHash = "00000000000000000000000000000000000000000000000000000000000
 func ComputeHash(e Event) (string, error) {
 	e.Hash = ""
 	e.Time = e.Time.UTC()
-	b, err := canonicalEvent(e)
+	bp := hashBuffers.Get().(*[]byte)
+	b, err := appendCanonicalEvent((*bp)[:0], e)
 	if err != nil {
 		return "", fmt.Errorf("audit: encode event %d for hashing: %w", e.Seq, err)
 	}
 	sum := sha256.Sum256(b)
+	if cap(b) <= maxPooledHashBuffer {
+		*bp = b
+		hashBuffers.Put(bp)
+	}
 	return hex.EncodeToString(sum[:]), nil
 }
+
+// hashBuffers recycles the buffers events are encoded into for hashing.
+var hashBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// maxPooledHashBuffer is the largest hashing buffer kept for reuse.
+const maxPooledHashBuffer = 1 << 20
 
 func canonicalJSON(v any) ([]byte, error) {
 	b, err := json.Marshal(v)
