@@ -447,15 +447,17 @@ func (s *Store) Write(ctx context.Context, fn func(*WriteTxn) error) error {
 		return nil
 	}
 	events := make([]audit.Event, len(w.events))
+	hash := s.lastHash
 	for i, e := range w.events {
-		sealed, err := audit.Seal(e, s.lastSeq+uint64(i)+1, s.lastHash)
-		if err != nil {
+		sealed, err := audit.Seal(e, s.lastSeq+uint64(i)+1, hash)
+		if err != nil { // the chain's head stays where it was
 			s.writeMu.Unlock()
 			return err
 		}
 		events[i] = sealed
-		s.lastHash = sealed.Hash
+		hash = sealed.Hash
 	}
+	s.lastHash = hash
 	s.lastSeq += uint64(len(events))
 	feed := w.feed
 	for i := range feed {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"sort"
@@ -170,6 +171,37 @@ func testFailedWrite(t *testing.T, open Opener) {
 	evs, err := s.AuditEvents(context.Background(), store.AuditQuery{})
 	if err != nil || len(evs) != 0 {
 		t.Fatalf("aborted write audited: %v %v", evs, err)
+	}
+
+	// A write whose second event cannot be encoded (NaN) fails after the
+	// first was sealed; the chain's head must not move, so the next
+	// write's event still links to the last durable one.
+	ctx := context.Background()
+	event := func(id string, details map[string]any) audit.Event {
+		return audit.Event{Type: audit.TypeUserCreated, Target: audit.Target{Type: "User", ID: id}, Details: details}
+	}
+	if err := s.Write(ctx, func(w *store.WriteTxn) error { w.Audit(event("a", nil)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Write(ctx, func(w *store.WriteTxn) error {
+		w.Audit(event("b", nil))
+		w.Audit(event("c", map[string]any{"x": math.NaN()}))
+		return nil
+	})
+	if err == nil {
+		t.Fatal("an event that cannot be encoded was accepted")
+	}
+	if err := s.Write(ctx, func(w *store.WriteTxn) error { w.Audit(event("d", nil)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if evs, err = s.AuditEvents(ctx, store.AuditQuery{}); err != nil || len(evs) != 2 {
+		t.Fatalf("audit events %v, %v; want a and d", evs, err)
+	}
+	v := audit.NewVerifier()
+	for _, e := range evs {
+		if err := v.Next(e); err != nil {
+			t.Fatalf("chain after a failed seal: %v", err)
+		}
 	}
 }
 
