@@ -43,4 +43,9 @@ type Status struct {
 	RefusedRevision string `json:"refusedRevision,omitempty"`
 	// Problems locate the last refusal (file:line).
 	Problems []policy.Problem `json:"problems,omitempty"`
+	// NativeDecisions tells whether the active set decides teammates from
+	// its native decision table (see policy.Set.Native), and if not,
+	// NotNativeBecause says why.
+	NativeDecisions  bool   `json:"nativeDecisions"`
+	NotNativeBecause string `json:"notNativeBecause,omitempty"`
 }
