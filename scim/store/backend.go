@@ -40,6 +40,12 @@ type Batch struct {
 	Rows   []Row
 	Events []audit.Event
 	Feed   []FeedEntry
+	// EventData and FeedData are the JSON encodings (json.Marshal) of
+	// Events and Feed, index for index, made by the store off the commit
+	// path; a backend stores them rather than encoding again. They may be
+	// nil in a Batch built elsewhere.
+	EventData [][]byte
+	FeedData  [][]byte
 }
 
 // FeedEntry is one entry of the change feed: an ordered, durable record of

@@ -108,6 +108,11 @@ type pendingCommit struct {
 	info  CommitInfo
 	snap  *tables // what readers see once the commit is durable
 	errCh chan error
+	// The writer encodes the batch after leaving the write lock, in its
+	// own goroutine, and closes encoded; the committer waits for it.
+	batch     *Batch
+	encodeErr error
+	encoded   chan struct{}
 }
 
 type metrics struct {
@@ -468,9 +473,14 @@ func (s *Store) Write(ctx context.Context, fn func(*WriteTxn) error) error {
 	info := CommitInfo{Commit: s.commitNo, Events: events, Feed: feed, FeedSeq: s.lastFeed, Changes: changes}
 	s.adopt(w)
 	snap := s.pub
-	p := &pendingCommit{info: info, snap: &snap, errCh: make(chan error, 1)}
+	p := &pendingCommit{info: info, snap: &snap, errCh: make(chan error, 1), encoded: make(chan struct{})}
 	s.pending <- p
 	s.writeMu.Unlock()
+	// Encoding here, outside the write lock and off the committer, lets
+	// writers encode in parallel while the committer writes earlier
+	// transactions.
+	p.batch, p.encodeErr = encodeBatch(p.info)
+	close(p.encoded)
 	return <-p.errCh
 }
 
@@ -573,7 +583,8 @@ func (s *Store) commitGroup(group []*pendingCommit) {
 	batches := make([]*Batch, len(group))
 	var err error
 	for i, p := range group {
-		if batches[i], err = encodeBatch(p.info); err != nil {
+		<-p.encoded
+		if batches[i], err = p.batch, p.encodeErr; err != nil {
 			break
 		}
 	}
@@ -627,7 +638,22 @@ func (s *Store) Failed() error {
 }
 
 func encodeBatch(info CommitInfo) (*Batch, error) {
-	b := &Batch{Events: info.Events, Feed: info.Feed, Rows: make([]Row, 0, len(info.Changes))}
+	b := &Batch{Events: info.Events, Feed: info.Feed, Rows: make([]Row, 0, len(info.Changes)),
+		EventData: make([][]byte, len(info.Events)), FeedData: make([][]byte, len(info.Feed))}
+	for i, e := range info.Events {
+		data, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("store: encode audit event %d: %w", e.Seq, err)
+		}
+		b.EventData[i] = data
+	}
+	for i, f := range info.Feed {
+		data, err := json.Marshal(f)
+		if err != nil {
+			return nil, fmt.Errorf("store: encode feed entry %d: %w", f.Seq, err)
+		}
+		b.FeedData[i] = data
+	}
 	for _, c := range info.Changes {
 		obj := c.After
 		if obj == nil {

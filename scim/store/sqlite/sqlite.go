@@ -105,6 +105,15 @@ func open(ctx context.Context, dir, synchronous string) (*Backend, error) {
 	return b, nil
 }
 
+// encoded returns data[i], the JSON the store encoded for v, or encodes v
+// when the batch carries no encoding.
+func encoded(data [][]byte, i int, v any) ([]byte, error) {
+	if i < len(data) && data[i] != nil {
+		return data[i], nil
+	}
+	return json.Marshal(v)
+}
+
 // Path is the database file.
 func (b *Backend) Path() string { return b.path }
 
@@ -170,8 +179,8 @@ func (b *Backend) Commit(ctx context.Context, batches []*store.Batch) error {
 				return fmt.Errorf("sqlite: write %s/%s: %w", r.Table, r.Key, err)
 			}
 		}
-		for _, e := range batch.Events {
-			data, err := json.Marshal(e)
+		for i, e := range batch.Events {
+			data, err := encoded(batch.EventData, i, e)
 			if err != nil {
 				return fmt.Errorf("sqlite: encode audit event %d: %w", e.Seq, err)
 			}
@@ -179,8 +188,8 @@ func (b *Backend) Commit(ctx context.Context, batches []*store.Batch) error {
 				return fmt.Errorf("sqlite: append audit event %d: %w", e.Seq, err)
 			}
 		}
-		for _, f := range batch.Feed {
-			data, err := json.Marshal(f)
+		for i, f := range batch.Feed {
+			data, err := encoded(batch.FeedData, i, f)
 			if err != nil {
 				return fmt.Errorf("sqlite: encode feed entry %d: %w", f.Seq, err)
 			}
