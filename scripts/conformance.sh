@@ -4,10 +4,19 @@
 # with an empty data directory. Exits non-zero if any check fails.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+#
+# The suites are not part of the repository. When they are missing the step
+# is skipped with one line saying so, unless they were asked for: an
+# explicit CONFORMANCE_SUITES, CONFORMANCE_REQUIRED=1 or CI=true (.ci/run)
+# make a missing suite a failure.
 suites=${CONFORMANCE_SUITES:-$root/../shared/conformance}
-if [ ! -x "$suites/run.sh" ] && [ ! -f "$suites/run.sh" ]; then
-  echo "conformance suites not found at $suites (set CONFORMANCE_SUITES)" >&2
-  exit 1
+if [ ! -f "$suites/run.sh" ]; then
+  if [ -n "${CONFORMANCE_SUITES:-}" ] || [ "${CONFORMANCE_REQUIRED:-}" = 1 ] || [ "${CI:-}" = true ]; then
+    echo "conformance: suites not found at $suites (required here: CI=true, CONFORMANCE_REQUIRED=1 or CONFORMANCE_SUITES set)" >&2
+    exit 1
+  fi
+  echo "conformance: SKIPPED Microsoft's and Okta's SCIM suites (not found at ../shared/conformance); run them with: CONFORMANCE_SUITES=/path/to/conformance make conformance"
+  exit 0
 fi
 work=$(mktemp -d)
 trap 'kill "${pid:-}" 2>/dev/null || true; wait "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
