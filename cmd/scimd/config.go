@@ -3,35 +3,34 @@ package main
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 )
 
-// serveConfig is the daemon's configuration. Each field comes, in order of
-// precedence, from its flag, its SCIMD_* environment variable, the config
-// file, or its default.
+// serveConfig is the daemon's configuration. Each field is bound to one
+// serve flag (bindServeFlags) and comes, in order of precedence, from that
+// flag, its SCIMD_* environment variable, the config file's key of the
+// flag's name, or its default (resolveServeConfig).
 type serveConfig struct {
-	Listen       string  `yaml:"listen"`
-	Data         string  `yaml:"data"`
-	Policies     string  `yaml:"policies"`
-	ExternalURL  string  `yaml:"external-url"`
-	MaxBodyBytes int64   `yaml:"max-body-bytes"`
-	MaxResults   int     `yaml:"max-results"`
-	RateLimit    float64 `yaml:"rate-limit"`
-	RateBurst    int     `yaml:"rate-burst"`
-	LogLevel     string  `yaml:"log-level"`
-	GuardCount   int     `yaml:"guard-count"`
-	GuardPercent float64 `yaml:"guard-percent"`
+	Listen       string
+	Data         string
+	Policies     string
+	ExternalURL  string
+	MaxBodyBytes int64
+	MaxResults   int
+	RateLimit    float64
+	RateBurst    int
+	LogLevel     string
+	GuardCount   int
+	GuardPercent float64
 	// Webhook delivery.
-	WebhookMaxFailures int           `yaml:"webhook-max-failures"`
-	WebhookMinBackoff  time.Duration `yaml:"webhook-min-backoff"`
-	WebhookMaxBackoff  time.Duration `yaml:"webhook-max-backoff"`
-	WebhookTimeout     time.Duration `yaml:"webhook-timeout"`
+	WebhookMaxFailures int
+	WebhookMinBackoff  time.Duration
+	WebhookMaxBackoff  time.Duration
+	WebhookTimeout     time.Duration
 }
 
 func defaultServeConfig() serveConfig {
@@ -77,81 +76,111 @@ func bindServeFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", c.WebhookTimeout, "time limit of one webhook delivery attempt (SCIMD_WEBHOOK_TIMEOUT)")
 }
 
-// resolveServeConfig applies the config file and environment beneath the
-// flags the user set explicitly.
-func resolveServeConfig(cmd *cobra.Command, configPath string) (serveConfig, error) {
-	cfg := defaultServeConfig()
+// envName is the environment variable that sets the serve flag name:
+// SCIMD_ and the name in upper case with dashes as underscores.
+func envName(flag string) string {
+	return "SCIMD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// notSettings are the flags of serve that are not settings: they are
+// neither read from the environment nor from the config file.
+var notSettings = map[string]bool{"config": true, "help": true}
+
+// resolveServeConfig fills in every serve flag the command line did not
+// set, from its SCIMD_* environment variable or else from the YAML config
+// file (--config, or SCIMD_CONFIG). Every source goes through the flag's
+// own pflag.Value, so a flag bound to serveConfig is settable from all
+// three without further code, and parses the same way from each.
+func resolveServeConfig(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) error {
+	configPath, _ := fs.GetString("config")
 	if configPath == "" {
-		configPath = os.Getenv("SCIMD_CONFIG")
+		configPath, _ = lookupEnv("SCIMD_CONFIG")
 	}
-	if configPath != "" {
-		raw, err := os.ReadFile(configPath)
-		if err != nil {
-			return cfg, fmt.Errorf("read config file: %w", err)
-		}
-		dec := yaml.NewDecoder(strings.NewReader(string(raw)))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil {
-			return cfg, fmt.Errorf("config file %s: %w", configPath, err)
-		}
+	file, err := readConfigFile(fs, configPath)
+	if err != nil {
+		return err
 	}
-	fs := cmd.Flags()
 	var errs []string
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Name == "config" || f.Name == "help" {
+		if notSettings[f.Name] || f.Changed {
 			return
 		}
-		env := "SCIMD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok && !f.Changed {
-			if err := setField(&cfg, f.Name, v); err != nil {
-				errs = append(errs, fmt.Sprintf("%s: %v", env, err))
+		if v, ok := lookupEnv(envName(f.Name)); ok {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Sprintf("%s=%q: %v", envName(f.Name), v, err))
 			}
+			return
 		}
-		if f.Changed {
-			if err := setField(&cfg, f.Name, f.Value.String()); err != nil {
-				errs = append(errs, fmt.Sprintf("--%s: %v", f.Name, err))
+		if n, ok := file[f.Name]; ok {
+			if err := setFromYAML(f.Value, n); err != nil {
+				errs = append(errs, fmt.Sprintf("config file %s line %d: %s: %v", configPath, n.Line, f.Name, err))
 			}
 		}
 	})
 	if len(errs) > 0 {
-		return cfg, fmt.Errorf("invalid configuration: %s", strings.Join(errs, "; "))
+		return fmt.Errorf("invalid configuration: %s", strings.Join(errs, "; "))
 	}
-	return cfg, nil
+	return nil
 }
 
-func setField(c *serveConfig, name, v string) error {
-	var err error
-	switch name {
-	case "listen":
-		c.Listen = v
-	case "data":
-		c.Data = v
-	case "policies":
-		c.Policies = v
-	case "external-url":
-		c.ExternalURL = v
-	case "max-body-bytes":
-		c.MaxBodyBytes, err = strconv.ParseInt(v, 10, 64)
-	case "max-results":
-		c.MaxResults, err = strconv.Atoi(v)
-	case "rate-limit":
-		c.RateLimit, err = strconv.ParseFloat(v, 64)
-	case "rate-burst":
-		c.RateBurst, err = strconv.Atoi(v)
-	case "log-level":
-		c.LogLevel = v
-	case "guard-count":
-		c.GuardCount, err = strconv.Atoi(v)
-	case "guard-percent":
-		c.GuardPercent, err = strconv.ParseFloat(v, 64)
-	case "webhook-max-failures":
-		c.WebhookMaxFailures, err = strconv.Atoi(v)
-	case "webhook-min-backoff":
-		c.WebhookMinBackoff, err = time.ParseDuration(v)
-	case "webhook-max-backoff":
-		c.WebhookMaxBackoff, err = time.ParseDuration(v)
-	case "webhook-timeout":
-		c.WebhookTimeout, err = time.ParseDuration(v)
+// readConfigFile reads the YAML config file at path (none if path is
+// empty): a mapping from flag names to values. A key that is not a serve
+// setting, or given twice, is an error naming the file and line.
+func readConfigFile(fs *pflag.FlagSet, path string) (map[string]*yaml.Node, error) {
+	if path == "" {
+		return nil, nil
 	}
-	return err
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config file: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	if len(doc.Content) == 0 { // empty file
+		return nil, nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("config file %s line %d: expected a mapping of setting names to values", path, root.Line)
+	}
+	values := make(map[string]*yaml.Node, len(root.Content)/2)
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		key, val := root.Content[i], root.Content[i+1]
+		if fs.Lookup(key.Value) == nil || notSettings[key.Value] {
+			return nil, fmt.Errorf("config file %s line %d: unknown setting %q", path, key.Line, key.Value)
+		}
+		if _, dup := values[key.Value]; dup {
+			return nil, fmt.Errorf("config file %s line %d: setting %q given twice", path, key.Line, key.Value)
+		}
+		values[key.Value] = val
+	}
+	return values, nil
+}
+
+// setFromYAML sets v from a YAML value: a scalar as the flag's text, a
+// sequence of scalars for a list flag.
+func setFromYAML(v pflag.Value, n *yaml.Node) error {
+	switch {
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!null":
+		return fmt.Errorf("no value")
+	case n.Kind == yaml.ScalarNode:
+		return v.Set(n.Value)
+	case n.Kind == yaml.SequenceNode:
+		list, ok := v.(pflag.SliceValue)
+		if !ok {
+			return fmt.Errorf("a list where one value is expected")
+		}
+		items := make([]string, len(n.Content))
+		for i, item := range n.Content {
+			if item.Kind != yaml.ScalarNode {
+				return fmt.Errorf("list item %d is not a single value", i+1)
+			}
+			items[i] = item.Value
+		}
+		return list.Replace(items)
+	default:
+		return fmt.Errorf("expected a single value")
+	}
 }

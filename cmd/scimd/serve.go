@@ -21,25 +21,30 @@ import (
 )
 
 func newServeCmd() *cobra.Command {
+	cmd, _ := serveCommand()
+	return cmd
+}
+
+// serveCommand returns the serve command and the configuration its run
+// fills in from flags, environment and config file before starting.
+func serveCommand() (*cobra.Command, *serveConfig) {
 	cfg := defaultServeConfig()
-	var configPath string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the SCIM service provider",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			resolved, err := resolveServeConfig(cmd, configPath)
-			if err != nil {
+			if err := resolveServeConfig(cmd.Flags(), os.LookupEnv); err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			return runServe(ctx, resolved, cmd.OutOrStdout())
+			return runServe(ctx, cfg, cmd.OutOrStdout())
 		},
 	}
 	bindServeFlags(cmd.Flags(), &cfg)
-	cmd.Flags().StringVar(&configPath, "config", "", "YAML config file (SCIMD_CONFIG)")
-	return cmd
+	cmd.Flags().String("config", "", "YAML config file; keys are the flag names (SCIMD_CONFIG)")
+	return cmd, &cfg
 }
 
 func newLogger(level string) (*slog.Logger, error) {
