@@ -25,7 +25,7 @@ type listParams struct {
 	proj       projection
 }
 
-func (s *Server) parseListParams(r *http.Request) (listParams, *Error) {
+func (s *Server) parseListParams(r *http.Request, rt *schema.ResourceType) (listParams, *Error) {
 	q := r.URL.Query()
 	p := listParams{startIndex: 1, count: s.maxResults,
 		proj: parseProjection(q.Get("attributes"), q.Get("excludedAttributes"))}
@@ -53,6 +53,9 @@ func (s *Server) parseListParams(r *http.Request) (listParams, *Error) {
 	if v := strings.TrimSpace(q.Get("filter")); v != "" {
 		f, err := filter.Parse(v)
 		if err != nil {
+			return p, badRequest("invalidFilter", "%v", err)
+		}
+		if err := f.Validate(rt); err != nil {
 			return p, badRequest("invalidFilter", "%v", err)
 		}
 		p.filter = f
@@ -99,7 +102,7 @@ func candidates(snap *store.Snapshot, kind store.Kind, f *filter.Filter) ([]*sto
 func (s *Server) list(kind store.Kind) http.HandlerFunc {
 	rt := resourceTypeOf(kind)
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, e := s.parseListParams(r)
+		p, e := s.parseListParams(r, rt)
 		if e != nil {
 			writeError(w, e)
 			return
