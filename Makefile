@@ -9,6 +9,7 @@ test: lint go-test opa-test conformance
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	@go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 go-test:
 	go test $(GO_TEST_FLAGS) ./...
