@@ -28,7 +28,7 @@ go build -o "$work/scimd" "$root/cmd/scimd"
 go build -o "$work/scimd-load" "$root/cmd/scimd-load"
 cp -r "$root/policies" "$work/policies"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-admin=perf-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+admin=perf-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 base=http://127.0.0.1:$port
 now() { date +%s.%N; }
 since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$(now)"; }

@@ -57,13 +57,28 @@ var baseURLLine = regexp.MustCompile(`SCIM base URL: (http://[^ ]+)/scim/v2`)
 // extra arguments, and waits until it serves.
 func startDaemon(t *testing.T, dataDir string, args ...string) *daemon {
 	t.Helper()
-	const admin = "test-admin-token"
+	return launchDaemon(t, exec.Command(binary, serveArgs(t, dataDir, args...)...), dataDir)
+}
+
+// serveArgs are the arguments of scimd serve on a free loopback port over
+// dataDir with the repository's policies.
+func serveArgs(t *testing.T, dataDir string, args ...string) []string {
+	t.Helper()
 	policies, err := filepath.Abs(filepath.Join("..", "..", "policies"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", dataDir, "--policies", policies, "--log-level", "warn"}, args...)
-	cmd := exec.Command(binary, full...)
+	return append([]string{"serve", "--listen", "127.0.0.1:0", "--data", dataDir, "--policies", policies, "--log-level", "warn"}, args...)
+}
+
+// testAdminToken is the SCIMD_ADMIN_TOKEN of the daemons the tests start.
+const testAdminToken = "test-admin-token-0123456789abcdef"
+
+// launchDaemon starts cmd (a scimd serve, possibly wrapped) with the test
+// admin token and waits until it serves.
+func launchDaemon(t *testing.T, cmd *exec.Cmd, dataDir string) *daemon {
+	t.Helper()
+	const admin = testAdminToken
 	cmd.Env = append(os.Environ(), "SCIMD_ADMIN_TOKEN="+admin)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

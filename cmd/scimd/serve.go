@@ -47,6 +47,10 @@ func serveCommand() (*cobra.Command, *serveConfig) {
 	return cmd, &cfg
 }
 
+// minAdminTokenLength is the shortest SCIMD_ADMIN_TOKEN accepted: 32
+// characters of hex carry 128 bits.
+const minAdminTokenLength = 32
+
 func newLogger(level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
@@ -63,8 +67,12 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	adminToken := os.Getenv("SCIMD_ADMIN_TOKEN")
+	if adminToken != "" && len(adminToken) < minAdminTokenLength {
+		return fmt.Errorf("SCIMD_ADMIN_TOKEN is %d characters long; use at least %d random characters (for example: openssl rand -hex 32)", len(adminToken), minAdminTokenLength)
+	}
 	a, err := app.Open(ctx, app.Config{
-		Data: cfg.Data, Policies: cfg.Policies, AdminToken: os.Getenv("SCIMD_ADMIN_TOKEN"),
+		Data: cfg.Data, Policies: cfg.Policies, AdminToken: adminToken,
 		ExternalURL: cfg.ExternalURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxResults: cfg.MaxResults,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 		Guard: reconcile.Threshold{Count: cfg.GuardCount, Percent: cfg.GuardPercent},

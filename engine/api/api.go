@@ -89,7 +89,7 @@ func errStatus(err error) int {
 	case errors.Is(err, reconcile.ErrUnknownRole), errors.Is(err, reconcile.ErrInvalid):
 		return http.StatusBadRequest
 	default:
-		return http.StatusInternalServerError
+		return httpjson.StatusOf(err)
 	}
 }
 
@@ -269,7 +269,7 @@ func (a *API) auditEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	events, err := queryAudit(r.Context(), a.opts.Store, aq, teammate, group)
 	if err != nil {
-		httpjson.Error(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, httpjson.StatusOf(err), err.Error())
 		return
 	}
 	out := map[string]any{"events": events}

@@ -140,7 +140,7 @@ func (rv *Review) plan(w http.ResponseWriter, r *http.Request) {
 		ref := review.NewRefusal(refused, live, req.Commit)
 		ref.RequestID = reqID
 		if err := rv.audit(ctx, refusedPlanEvent(ref, actor, reqID)); err != nil {
-			httpjson.Error(w, http.StatusInternalServerError, err.Error())
+			httpjson.Error(w, httpjson.StatusOf(err), err.Error())
 			return
 		}
 		httpjson.Write(w, http.StatusUnprocessableEntity, ref)
@@ -151,7 +151,7 @@ func (rv *Review) plan(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := rv.opts.Reconciler.Plan(ctx, set)
 	if err != nil {
-		httpjson.Error(w, http.StatusInternalServerError, "plan: "+err.Error())
+		httpjson.Error(w, httpjson.StatusOf(err), "plan: "+err.Error())
 		return
 	}
 	if live != nil && live.Revision() != p.LiveRevision {
@@ -160,7 +160,7 @@ func (rv *Review) plan(w http.ResponseWriter, r *http.Request) {
 	res := review.NewPlanResult(p, set, live, req.Commit, rv.opts.Now())
 	res.RequestID = reqID
 	if err := rv.audit(ctx, plannedEvent(res, actor, reqID)); err != nil {
-		httpjson.Error(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, httpjson.StatusOf(err), err.Error())
 		return
 	}
 	httpjson.Write(w, http.StatusOK, res)
@@ -255,7 +255,7 @@ func (rv *Review) verify(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := review.Verify(r.Context(), rv.page, expect)
 	if err != nil {
-		httpjson.Error(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, httpjson.StatusOf(err), err.Error())
 		return
 	}
 	httpjson.Write(w, http.StatusOK, res)
@@ -281,7 +281,7 @@ func (rv *Review) auditEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	e, err := rv.lookup(r.Context(), seq)
 	if err != nil {
-		httpjson.Error(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, httpjson.StatusOf(err), err.Error())
 		return
 	}
 	if e == nil {
@@ -299,7 +299,7 @@ func (rv *Review) history(w http.ResponseWriter, r *http.Request) {
 	events, err := scanAudit(ctx, rv.opts.Store, store.AuditQuery{TargetID: id, Types: []string{"teammate"}},
 		func(audit.Event) bool { return true }, 0)
 	if err != nil {
-		httpjson.Error(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, httpjson.StatusOf(err), err.Error())
 		return
 	}
 	t, ok := rv.opts.Reconciler.Teammate(id)
@@ -309,7 +309,7 @@ func (rv *Review) history(w http.ResponseWriter, r *http.Request) {
 	}
 	entries, err := review.History(ctx, id, events, rv.lookup)
 	if err != nil {
-		httpjson.Error(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, httpjson.StatusOf(err), err.Error())
 		return
 	}
 	out := map[string]any{"id": id, "teammate": nil, "history": entries}

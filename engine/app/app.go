@@ -19,6 +19,8 @@ import (
 
 	"github.com/scimd/scimd/audit"
 	"github.com/scimd/scimd/engine/api"
+	"github.com/scimd/scimd/engine/datadir"
+	"github.com/scimd/scimd/engine/httpjson"
 	"github.com/scimd/scimd/engine/policy"
 	"github.com/scimd/scimd/engine/policywatch"
 	"github.com/scimd/scimd/engine/reconcile"
@@ -68,6 +70,7 @@ type App struct {
 	drains    []func() // run by Drain
 	stopRec   context.CancelFunc
 	recDone   chan struct{}
+	lock      *datadir.Lock
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -83,20 +86,26 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.ProcessMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
+	lock, err := datadir.Acquire(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
 	backend, err := sqlite.Open(ctx, cfg.Data)
 	if err != nil {
+		lock.Release()
 		return nil, err
 	}
 	started := time.Now()
 	st, err := store.Open(ctx, store.Options{Backend: backend, Logger: log, Registerer: reg, Records: records()})
 	if err != nil {
 		backend.Close()
+		lock.Release()
 		return nil, err
 	}
 	log.Info("state loaded", "data", cfg.Data, "duration", time.Since(started))
-	a := &App{Store: st, Registry: reg, log: log}
+	a := &App{Store: st, Registry: reg, log: log, lock: lock}
 	if a.GeneratedAdminToken, err = server.EnsureAdminToken(ctx, st, cfg.AdminToken); err != nil {
-		st.Close()
+		a.Close()
 		return nil, fmt.Errorf("admin token: %w", err)
 	}
 
@@ -109,7 +118,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		OnActivate: func(ctx context.Context, s *policy.Set) { rec.PolicyActivated(ctx, s) },
 	})
 	if err != nil {
-		st.Close()
+		a.Close()
 		return nil, err
 	}
 	guard := cfg.Guard
@@ -144,14 +153,25 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		a.Close()
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
-	router.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
+	router.HandleFunc("/healthz", a.healthy)
 	router.HandleFunc("/readyz", a.ready)
 	router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	a.Handler = server.CanonicalPaths(router)
 	return a, nil
+}
+
+// healthy answers /healthz: 200 while the process can do its job, 503
+// once the store has disabled writes after a failed commit, so a
+// supervisor restarts it.
+func (a *App) healthy(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if err := a.Store.Failed(); err != nil {
+		w.Header().Set("Retry-After", httpjson.RetryAfterSeconds)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, `{"status":"failing","reason":%q}`+"\n", err.Error())
+		return
+	}
+	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 }
 
 func (a *App) ready(w http.ResponseWriter, _ *http.Request) {
@@ -202,6 +222,9 @@ func (a *App) close() error {
 	}
 	if err := a.Store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	if err := a.lock.Release(); err != nil {
+		errs = append(errs, fmt.Errorf("unlock data directory: %w", err))
 	}
 	return errors.Join(errs...)
 }

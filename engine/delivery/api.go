@@ -46,7 +46,7 @@ func (s *Service) errStatus(w http.ResponseWriter, err error) {
 		httpjson.Error(w, http.StatusBadRequest, err.Error())
 	default:
 		s.log.Error("webhook request failed", "err", err)
-		httpjson.Error(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, httpjson.StatusOf(err), err.Error())
 	}
 }
 

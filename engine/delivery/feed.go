@@ -171,6 +171,6 @@ func (s *Service) serveFeed(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusConflict, err.Error())
 	default:
 		s.log.Error("feed read failed", "err", err)
-		httpjson.Error(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, httpjson.StatusOf(err), err.Error())
 	}
 }

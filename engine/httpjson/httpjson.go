@@ -4,12 +4,22 @@ package httpjson
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+
+	"github.com/scimd/scimd/scim/store"
 )
+
+// RetryAfterSeconds is the Retry-After of a 503 answer: long enough for a
+// supervisor to notice the failing /healthz and restart scimd.
+const RetryAfterSeconds = "30"
 
 // Write answers with v encoded as JSON.
 func Write(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", RetryAfterSeconds)
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
@@ -17,4 +27,14 @@ func Write(w http.ResponseWriter, status int, v any) {
 // Error answers with {"error": msg, "status": status}.
 func Error(w http.ResponseWriter, status int, msg string) {
 	Write(w, status, map[string]any{"error": msg, "status": status})
+}
+
+// StatusOf is the status of an unexpected error: 503 when the store
+// refuses writes after a failed commit (the client may retry once scimd
+// restarts), 500 otherwise.
+func StatusOf(err error) int {
+	if errors.Is(err, store.ErrUnavailable) {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }

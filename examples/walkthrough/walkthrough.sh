@@ -39,7 +39,7 @@ wait_until() {
 
 step "1. Start scimd with a copy of the default policy"
 cp -R policies "$WORK/live"
-export SCIMD_ADMIN_TOKEN=walkthrough-admin-secret
+export SCIMD_ADMIN_TOKEN=walkthrough-admin-secret-not-for-production
 export SCIMD_SERVER=http://$LISTEN
 scimd serve --listen "$LISTEN" --data "$WORK/data" --policies "$WORK/live" > "$WORK/serve.log" 2>&1 &
 SCIMD_PID=$!

@@ -9,10 +9,15 @@ import (
 
 	"github.com/scimd/scimd/audit"
 	"github.com/scimd/scimd/scim/schema"
+	"github.com/scimd/scimd/scim/store"
 )
 
 // ContentType is the media type of every SCIM response.
 const ContentType = "application/scim+json"
+
+// retryAfterUnavailable is the Retry-After of a 503 (seconds): long enough
+// for a supervisor to notice the failing /healthz and restart scimd.
+const retryAfterUnavailable = "30"
 
 // Error is a SCIM error response (RFC 7644 §3.12).
 type Error struct {
@@ -49,6 +54,9 @@ func asError(err error) *Error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return errorf(http.StatusRequestEntityTooLarge, "", "request body exceeds %d bytes", mbe.Limit)
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		return errorf(http.StatusServiceUnavailable, "", "writes are disabled after a failed commit (disk full or I/O error); retry once scimd restarts")
 	}
 	return errorf(http.StatusInternalServerError, "", "internal error")
 }
@@ -88,6 +96,9 @@ func writeError(w http.ResponseWriter, e *Error) {
 	}
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="scimd"`)
+	}
+	if e.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", retryAfterUnavailable)
 	}
 	writeJSON(w, e.Status, body)
 }

@@ -429,7 +429,7 @@ func (s *Store) Write(ctx context.Context, fn func(*WriteTxn) error) error {
 		return err
 	}
 	if errp := s.failed.Load(); errp != nil {
-		return fmt.Errorf("store: unavailable after a failed commit: %w", *errp)
+		return *errp
 	}
 	s.writers.Add(1)
 	defer s.writers.Add(-1)
@@ -576,7 +576,7 @@ func (s *Store) commitLoop() {
 func (s *Store) commitGroup(group []*pendingCommit) {
 	if errp := s.failed.Load(); errp != nil {
 		for _, p := range group {
-			p.errCh <- fmt.Errorf("store: unavailable after a failed commit: %w", *errp)
+			p.errCh <- *errp
 		}
 		return
 	}
@@ -597,7 +597,7 @@ func (s *Store) commitGroup(group []*pendingCommit) {
 		// Memory is now ahead of disk: refuse all further writes rather than
 		// acknowledge anything that might not be durable. Readers keep the
 		// last durable snapshot.
-		err = fmt.Errorf("store: commit: %w", err)
+		err = fmt.Errorf("%w: commit: %w", ErrUnavailable, err)
 		s.failed.Store(&err)
 		s.log.Error("store commit failed; writes disabled until restart", "err", err)
 		for _, p := range group {

@@ -100,6 +100,10 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrClosed reports a write after Close.
 	ErrClosed = errors.New("store closed")
+	// ErrUnavailable reports a write refused because a commit failed (disk
+	// full, I/O error): memory may be ahead of disk, so every write is
+	// refused until the process restarts. Failed wraps it too.
+	ErrUnavailable = errors.New("store: writes disabled after a failed commit")
 )
 
 // CloneValue deep-copies a decoded JSON value.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -69,6 +70,9 @@ func open(ctx context.Context, dir, synchronous string) (*Backend, error) {
 		return nil, fmt.Errorf("sqlite: create data directory %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
+	if err := restrictFiles(path); err != nil {
+		return nil, err
+	}
 	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(" + synchronous + ")&_pragma=busy_timeout(10000)&_pragma=foreign_keys(OFF)"
 	writer, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
 	if err != nil {
@@ -103,6 +107,33 @@ func open(ctx context.Context, dir, synchronous string) (*Backend, error) {
 		}
 	}
 	return b, nil
+}
+
+// restrictFiles creates the database file with mode 0600 when it does not
+// exist (SQLite gives its -wal and -shm files the database file's mode) and
+// takes group and other permissions away from existing ones: the files
+// hold token digests and every teammate's attributes.
+func restrictFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		info, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		if info.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, info.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("sqlite: restrict %s to its owner: %w", p, err)
+			}
+		}
+	}
+	return nil
 }
 
 // encoded returns data[i], the JSON the store encoded for v, or encodes v
