@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS objects (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit (
 	seq       INTEGER PRIMARY KEY,
-	time      TEXT NOT NULL,
+	time      TEXT NOT NULL, -- timeLayout: fixed width, so text order is time order
 	type      TEXT NOT NULL,
 	actor     TEXT NOT NULL,
 	target_id TEXT NOT NULL,
@@ -57,6 +57,75 @@ CREATE TABLE IF NOT EXISTS feed (
 	data BLOB NOT NULL
 );
 `
+
+// timeLayout is how the audit table stores event times: UTC with all nine
+// fractional digits, so that comparing the text compares the times.
+// (RFC 3339 with trailing zeros trimmed does not: "10:00:00.5Z" sorts
+// before "10:00:00Z".)
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// formatTime is t as the audit table stores it.
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// schemaVersion is the PRAGMA user_version of a database whose audit times
+// are in timeLayout; 0 is a database written before that.
+const schemaVersion = 1
+
+// migrate brings a database of an older schemaVersion up to date, in one
+// transaction.
+func migrate(ctx context.Context, db *sql.DB) error {
+	var version int
+	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version >= schemaVersion {
+		return nil
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin migration: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	rows, err := tx.QueryContext(ctx, `SELECT seq, time FROM audit WHERE length(time) != ?`, len(timeLayout))
+	if err != nil {
+		return fmt.Errorf("read audit times: %w", err)
+	}
+	type fix struct {
+		seq  int64
+		time string
+	}
+	var fixes []fix
+	for rows.Next() {
+		var f fix
+		if err := rows.Scan(&f.seq, &f.time); err != nil {
+			rows.Close()
+			return fmt.Errorf("read audit times: %w", err)
+		}
+		t, err := time.Parse(time.RFC3339Nano, f.time)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("audit event %d: time %q: %w", f.seq, f.time, err)
+		}
+		f.time = formatTime(t)
+		fixes = append(fixes, f)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read audit times: %w", err)
+	}
+	for _, f := range fixes {
+		if _, err := tx.ExecContext(ctx, `UPDATE audit SET time = ? WHERE seq = ?`, f.time, f.seq); err != nil {
+			return fmt.Errorf("rewrite time of audit event %d: %w", f.seq, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+		return fmt.Errorf("set schema version: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit migration: %w", err)
+	}
+	return nil
+}
 
 // Open opens (creating if needed) the database in dir.
 func Open(ctx context.Context, dir string) (*Backend, error) {
@@ -83,6 +152,10 @@ func open(ctx context.Context, dir, synchronous string) (*Backend, error) {
 	if _, err := writer.ExecContext(ctx, schemaSQL); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("sqlite: create schema in %s: %w", path, err)
+	}
+	if err := migrate(ctx, writer); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
 	}
 	reader, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
 	if err != nil {
@@ -215,7 +288,7 @@ func (b *Backend) Commit(ctx context.Context, batches []*store.Batch) error {
 			if err != nil {
 				return fmt.Errorf("sqlite: encode audit event %d: %w", e.Seq, err)
 			}
-			if _, err := ins.ExecContext(ctx, int64(e.Seq), e.Time.UTC().Format(time.RFC3339Nano), e.Type, e.Actor.Name, e.Target.ID, e.Hash, data); err != nil {
+			if _, err := ins.ExecContext(ctx, int64(e.Seq), formatTime(e.Time), e.Type, e.Actor.Name, e.Target.ID, e.Hash, data); err != nil {
 				return fmt.Errorf("sqlite: append audit event %d: %w", e.Seq, err)
 			}
 		}
@@ -259,11 +332,11 @@ func (b *Backend) AuditEvents(ctx context.Context, q store.AuditQuery) ([]audit.
 	}
 	if !q.Since.IsZero() {
 		where = append(where, "time >= ?")
-		args = append(args, q.Since.UTC().Format(time.RFC3339Nano))
+		args = append(args, formatTime(q.Since))
 	}
 	if !q.Until.IsZero() {
 		where = append(where, "time < ?")
-		args = append(args, q.Until.UTC().Format(time.RFC3339Nano))
+		args = append(args, formatTime(q.Until))
 	}
 	query := "SELECT data FROM audit WHERE " + strings.Join(where, " AND ") + " ORDER BY seq"
 	if q.Limit > 0 {

@@ -2,10 +2,15 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/scimd/scimd/audit"
 	"github.com/scimd/scimd/scim/store"
 	"github.com/scimd/scimd/scim/store/sqlite"
 	"github.com/scimd/scimd/scim/store/storetest"
@@ -47,6 +52,65 @@ func TestDatabaseFilesAreOwnerOnly(t *testing.T) {
 		}
 		if perm := info.Mode().Perm(); perm&0o077 != 0 {
 			t.Errorf("%s has mode %o, want no group or other permissions", name, perm)
+		}
+	}
+}
+
+// TestMigrateAuditTimes opens a database written before audit times had a
+// fixed width (RFC 3339 with trailing zeros trimmed) and checks that time
+// queries see its events at sub-second boundaries.
+func TestMigrateAuditTimes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	b, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	for i, at := range []time.Time{t0.Add(500 * time.Millisecond), t0, t0.Add(time.Second)} {
+		e := audit.Event{Seq: uint64(i + 1), Time: at, Type: audit.TypeUserCreated}
+		data, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO audit (seq, time, type, actor, target_id, hash, data) VALUES (?, ?, ?, '', '', ?, ?)`,
+			i+1, at.Format(time.RFC3339Nano), e.Type, fmt.Sprint("h", i), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`PRAGMA user_version = 0`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	b, err = sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, c := range []struct {
+		since, until time.Time
+		want         string
+	}{
+		{t0, t0.Add(time.Second), "[1 2]"},
+		{t0.Add(500 * time.Millisecond), t0.Add(time.Second), "[1]"},
+		{t0.Add(time.Millisecond), time.Time{}, "[1 3]"},
+	} {
+		evs, err := b.AuditEvents(ctx, store.AuditQuery{Since: c.since, Until: c.until})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []uint64
+		for _, e := range evs {
+			got = append(got, e.Seq)
+		}
+		if fmt.Sprint(got) != c.want {
+			t.Errorf("events from %s to %s after migration = %v, want %s", c.since.Format(time.RFC3339Nano), c.until.Format(time.RFC3339Nano), got, c.want)
 		}
 	}
 }

@@ -75,6 +75,7 @@ func RunTests(t *testing.T, newOpener NewOpener) {
 		{"Records", testRecords},
 		{"Tokens", testTokens},
 		{"AuditQuery", testAuditQuery},
+		{"AuditTimeBoundaries", testAuditTimeBoundaries},
 		{"CommitHooksInOrder", testHooks},
 		{"FeedOrderedDurableAndGapless", testFeed},
 		{"PrefixLookupsDoNotLeak", testPrefixes},
@@ -419,6 +420,56 @@ func testAuditQuery(t *testing.T, open Opener) {
 		}
 		if fmt.Sprint(got) != fmt.Sprint(c.want) {
 			t.Errorf("query %+v = %v, want %v", c.q, got, c.want)
+		}
+	}
+}
+
+// testAuditTimeBoundaries checks Since (inclusive) and Until (exclusive)
+// at sub-second boundaries: an event at a whole second, one half a second
+// later, and so on, and a query bound that falls on each of them.
+func testAuditTimeBoundaries(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	defer s.Close()
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	times := []time.Time{ // in seq order 1..6, deliberately not sorted
+		t0.Add(500 * time.Millisecond),
+		t0,
+		t0.Add(time.Second),
+		t0.Add(time.Second + time.Microsecond),
+		t0.Add(-time.Microsecond),
+		t0.Add(10 * time.Second),
+	}
+	for _, at := range times {
+		mustWrite(t, s, func(w *store.WriteTxn) error {
+			w.Audit(audit.Event{Time: at, Type: audit.TypeUserCreated, Actor: audit.Actor{Kind: "token", Name: "a"},
+				Target: audit.Target{Type: "User", ID: "u"}})
+			return nil
+		})
+	}
+	cases := []struct {
+		since, until time.Time
+		want         []uint64
+	}{
+		{since: t0, want: []uint64{1, 2, 3, 4, 6}},
+		{until: t0, want: []uint64{5}},
+		{since: t0, until: t0.Add(time.Second), want: []uint64{1, 2}},
+		{since: t0.Add(500 * time.Millisecond), until: t0.Add(time.Second + time.Microsecond), want: []uint64{1, 3}},
+		{since: t0.Add(time.Second), want: []uint64{3, 4, 6}},
+		{since: t0.Add(time.Nanosecond), until: t0.Add(500 * time.Millisecond), want: nil},
+		{since: t0.Add(-time.Microsecond), until: t0.Add(time.Nanosecond), want: []uint64{2, 5}},
+		{since: t0.In(time.FixedZone("CET", 3600)), until: t0.Add(time.Second).In(time.FixedZone("X", -7200)), want: []uint64{1, 2}},
+	}
+	for _, c := range cases {
+		evs, err := s.AuditEvents(context.Background(), store.AuditQuery{Since: c.since, Until: c.until})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []uint64
+		for _, e := range evs {
+			got = append(got, e.Seq)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("since %s until %s = %v, want %v", c.since.Format(time.RFC3339Nano), c.until.Format(time.RFC3339Nano), got, c.want)
 		}
 	}
 }
