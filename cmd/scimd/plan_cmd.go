@@ -79,7 +79,7 @@ func checkFormat(format string, allowed ...string) error {
 }
 
 // readCandidate reads the policy files under dir as the server's watcher
-// would (policy.ReadDir: symbolic links followed, dot-files skipped).
+// would (policy.ReadDir: links followed only inside dir, dot-files skipped).
 func readCandidate(dir string) (review.PlanRequest, error) {
 	src, err := policy.ReadDir(dir)
 	if err != nil {

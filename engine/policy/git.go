@@ -2,7 +2,8 @@ package policy
 
 import (
 	"bufio"
-	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +17,7 @@ func GitCommit(dir string) string {
 	if gitDir == "" {
 		return ""
 	}
-	head, err := os.ReadFile(filepath.Join(gitDir, "HEAD"))
+	head, err := readSmallFile(filepath.Join(gitDir, "HEAD"))
 	if err != nil {
 		return ""
 	}
@@ -26,7 +27,7 @@ func GitCommit(dir string) string {
 		return validHash(h)
 	}
 	common := gitDir
-	if b, err := os.ReadFile(filepath.Join(gitDir, "commondir")); err == nil {
+	if b, err := readSmallFile(filepath.Join(gitDir, "commondir")); err == nil {
 		c := strings.TrimSpace(string(b))
 		if !filepath.IsAbs(c) {
 			c = filepath.Join(gitDir, c)
@@ -34,7 +35,7 @@ func GitCommit(dir string) string {
 		common = c
 	}
 	for _, d := range []string{gitDir, common} {
-		if b, err := os.ReadFile(filepath.Join(d, filepath.FromSlash(ref))); err == nil {
+		if b, err := readSmallFile(filepath.Join(d, filepath.FromSlash(ref))); err == nil {
 			return validHash(strings.TrimSpace(string(b)))
 		}
 	}
@@ -54,7 +55,7 @@ func findGitDir(dir string) string {
 			if info.IsDir() {
 				return p
 			}
-			b, err := os.ReadFile(p)
+			b, err := readSmallFile(p)
 			if err != nil {
 				return ""
 			}
@@ -76,11 +77,12 @@ func findGitDir(dir string) string {
 }
 
 func packedRef(file, ref string) string {
-	b, err := os.ReadFile(file)
+	f, err := openRegular(file)
 	if err != nil {
 		return ""
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
+	defer f.Close()
+	sc := bufio.NewScanner(io.LimitReader(f, maxPackedRefs))
 	for sc.Scan() {
 		hash, name, ok := strings.Cut(sc.Text(), " ")
 		if ok && name == ref {
@@ -88,6 +90,44 @@ func packedRef(file, ref string) string {
 		}
 	}
 	return ""
+}
+
+// Bounds on what reading git metadata may cost: HEAD, refs and .git files
+// are a line each; packed-refs is scanned, never held whole.
+const (
+	maxGitFile    = 4 << 10
+	maxPackedRefs = 64 << 20
+)
+
+// openRegular opens name for reading if it is a regular file, without
+// blocking on FIFOs or devices.
+func openRegular(name string) (*os.File, error) {
+	info, err := os.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", name)
+	}
+	f, err := os.OpenFile(name, os.O_RDONLY|nonBlockFlag, 0)
+	if err != nil {
+		return nil, err
+	}
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a regular file", name)
+	}
+	return f, nil
+}
+
+// readSmallFile reads at most maxGitFile bytes of a regular file.
+func readSmallFile(name string) ([]byte, error) {
+	f, err := openRegular(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxGitFile))
 }
 
 // validHash returns h if it looks like a SHA-1 or SHA-256 object name.

@@ -5,12 +5,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Limits that keep a runaway directory from exhausting memory.
@@ -18,6 +20,8 @@ const (
 	maxFileSize  = 8 << 20  // bytes per file
 	maxTotalSize = 64 << 20 // bytes per set
 	maxDepth     = 32       // directory nesting
+	maxEntries   = 10000    // directory entries per walk, policy files or not
+	maxWalkTime  = 10 * time.Second
 )
 
 // Source is an immutable, in-memory snapshot of a policy set's files. The
@@ -78,11 +82,37 @@ func hasHiddenElem(p string) bool {
 	return false
 }
 
-// ReadDir snapshots the policy files under dir. It follows symbolic links
-// (Kubernetes mounts ConfigMaps as links through ..data), skips dot-files
-// and dot-directories (..data, ..2026_…, .git) and dangling links, and reads
-// the git commit of the enclosing work tree, if any.
+// ReadDir snapshots the policy files under dir. Only regular files whose
+// real path (after every symbolic link) stays inside dir's real path are
+// read, so a link to a secret elsewhere on the host, or to an endless file
+// such as /proc/self/pagemap, is refused by name instead of read. Links that
+// stay inside dir are followed, so Kubernetes ConfigMaps (each file a link
+// through the ..data directory link) still load. Dot-files and
+// dot-directories (..data, ..2026_…, .git) are skipped, as are dangling
+// links. Every read is bounded in bytes, and the walk in entries and time.
+// ReadDir also reads the git commit of the enclosing work tree, if any.
 func ReadDir(dir string) (*Source, error) {
+	return readDir(dir, defaultReadLimits)
+}
+
+// readLimits bound what reading one policy directory may cost.
+type readLimits struct {
+	fileSize  int64         // bytes per file
+	totalSize int64         // bytes per set
+	entries   int           // directory entries looked at, files or not
+	depth     int           // directory nesting
+	walkTime  time.Duration // wall time for the whole walk
+}
+
+var defaultReadLimits = readLimits{
+	fileSize:  maxFileSize,
+	totalSize: maxTotalSize,
+	entries:   maxEntries,
+	depth:     maxDepth,
+	walkTime:  maxWalkTime,
+}
+
+func readDir(dir string, lim readLimits) (*Source, error) {
 	info, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read policy directory: %w", err)
@@ -90,80 +120,165 @@ func ReadDir(dir string) (*Source, error) {
 	if !info.IsDir() {
 		return nil, fmt.Errorf("read policy directory: %s is not a directory", dir)
 	}
-	r := dirReader{root: dir, files: map[string][]byte{}, seen: map[string]bool{}}
-	if err := r.walk(dir, "", 0); err != nil {
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read policy directory: %w", err)
+	}
+	if root, err = filepath.Abs(root); err != nil {
+		return nil, fmt.Errorf("read policy directory: %w", err)
+	}
+	r := dirReader{
+		dir: dir, root: root, lim: lim,
+		deadline: time.Now().Add(lim.walkTime),
+		files:    map[string][]byte{}, seen: map[string]bool{},
+	}
+	if err := r.walk(root, "", 0); err != nil {
 		return nil, err
 	}
 	return &Source{Dir: dir, Files: r.files, Commit: GitCommit(dir)}, nil
 }
 
 type dirReader struct {
-	root  string
-	files map[string][]byte
-	total int64
-	seen  map[string]bool // real paths of visited directories (link cycles)
+	dir      string // as given, for messages
+	root     string // real, absolute path of dir
+	lim      readLimits
+	deadline time.Time
+	entries  int
+	files    map[string][]byte
+	total    int64
+	seen     map[string]bool // real paths of visited directories (link cycles)
 }
 
-func (r *dirReader) walk(abs, rel string, depth int) error {
-	if depth > maxDepth {
-		return fmt.Errorf("read policy directory: %s: nested deeper than %d directories", abs, maxDepth)
-	}
-	real, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		return fmt.Errorf("read policy directory: %w", err)
+// refuse returns the error that names a refused policy file.
+func (r *dirReader) refuse(rel, format string, args ...any) error {
+	return fmt.Errorf("read policy directory %s: refused %s: %s", r.dir, rel, fmt.Sprintf(format, args...))
+}
+
+// inside reports whether the real path p is the root or lies under it.
+func (r *dirReader) inside(p string) bool {
+	rel, err := filepath.Rel(r.root, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+func (r *dirReader) walk(real, rel string, depth int) error {
+	if depth > r.lim.depth {
+		return r.refuse(rel, "nested deeper than %d directories", r.lim.depth)
 	}
 	if r.seen[real] {
 		return nil
 	}
 	r.seen[real] = true
-	entries, err := os.ReadDir(abs)
+	d, err := os.Open(real)
 	if err != nil {
 		return fmt.Errorf("read policy directory: %w", err)
 	}
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, ".") {
-			continue
+	defer d.Close()
+	for {
+		// Read the directory in chunks so that a directory with millions
+		// of entries costs at most the entry budget.
+		entries, err := d.ReadDir(256)
+		for _, e := range entries {
+			if err := r.entry(real, rel, depth, e.Name()); err != nil {
+				return err
+			}
 		}
-		full := filepath.Join(abs, name)
-		relName := path.Join(rel, name)
-		info, err := os.Stat(full) // follows links
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed meanwhile, or a dangling link
+		if errors.Is(err, io.EOF) || (err == nil && len(entries) == 0) {
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("read policy directory: %w", err)
 		}
-		if info.IsDir() {
-			if err := r.walk(full, relName, depth+1); err != nil {
-				return err
-			}
-			continue
-		}
-		if !info.Mode().IsRegular() || !IsPolicyFile(name) {
-			continue
-		}
-		if err := r.read(full, relName, info.Size()); err != nil {
-			return err
-		}
 	}
-	return nil
 }
 
-func (r *dirReader) read(full, rel string, size int64) error {
-	if size > maxFileSize {
-		return fmt.Errorf("read policy file %s: %d bytes exceeds the %d byte limit", rel, size, maxFileSize)
+func (r *dirReader) entry(dirReal, dirRel string, depth int, name string) error {
+	r.entries++
+	relName := path.Join(dirRel, name)
+	if r.entries > r.lim.entries {
+		return r.refuse(relName, "the policy directory holds more than %d entries", r.lim.entries)
 	}
-	b, err := os.ReadFile(full)
+	if time.Now().After(r.deadline) {
+		return r.refuse(relName, "reading the policy directory took longer than %s", r.lim.walkTime)
+	}
+	if strings.HasPrefix(name, ".") {
+		return nil
+	}
+	full := filepath.Join(dirReal, name)
+	linfo, err := os.Lstat(full)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // removed meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("read policy directory: %w", err)
+	}
+	real := full
+	if linfo.Mode()&fs.ModeSymlink != 0 {
+		real, err = filepath.EvalSymlinks(full)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // a dangling link
+		}
+		if err != nil {
+			if !IsPolicyFile(name) {
+				return nil
+			}
+			return r.refuse(relName, "%v", err)
+		}
+	}
+	info, err := os.Stat(real)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read policy directory: %w", err)
+	}
+	if !info.IsDir() && !IsPolicyFile(name) {
+		return nil // not part of the set, wherever it points
+	}
+	if !r.inside(real) {
+		return r.refuse(relName, "it resolves to %s, outside the policy directory", real)
+	}
+	if info.IsDir() {
+		return r.walk(real, relName, depth+1)
+	}
+	if !info.Mode().IsRegular() {
+		return r.refuse(relName, "not a regular file (%s)", info.Mode().Type())
+	}
+	return r.read(real, relName)
+}
+
+// read reads one regular file, bounded: the file is opened without
+// blocking (a file swapped for a FIFO after the check cannot stall the
+// walk), checked again to be regular once open, and read through a
+// LimitReader whatever size it claims.
+func (r *dirReader) read(real, rel string) error {
+	f, err := openNonBlocking(real)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // removed meanwhile; the watcher will reload again
 	}
 	if err != nil {
-		return fmt.Errorf("read policy file %s: %w", rel, err)
+		return r.refuse(rel, "%v", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return r.refuse(rel, "%v", err)
+	}
+	if !info.Mode().IsRegular() {
+		return r.refuse(rel, "not a regular file (%s)", info.Mode().Type())
+	}
+	if info.Size() > r.lim.fileSize {
+		return r.refuse(rel, "%d bytes exceeds the %d byte limit", info.Size(), r.lim.fileSize)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, r.lim.fileSize+1))
+	if err != nil {
+		return r.refuse(rel, "%v", err)
+	}
+	if int64(len(b)) > r.lim.fileSize {
+		return r.refuse(rel, "more than the %d byte limit", r.lim.fileSize)
 	}
 	r.total += int64(len(b))
-	if r.total > maxTotalSize {
-		return fmt.Errorf("read policy directory: policy files exceed %d bytes", maxTotalSize)
+	if r.total > r.lim.totalSize {
+		return r.refuse(rel, "policy files exceed %d bytes in all", r.lim.totalSize)
 	}
 	r.files[rel] = b
 	return nil
