@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/scimd/scimd/engine/buildinfo"
 )
 
 // exitError carries a specific exit status out of a command.
@@ -34,7 +36,9 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newServeCmd(), newTokenCmd(), newPolicyCmd())
 	root.AddCommand(newPlanCmd(), newAuditCmd(), newTeammateCmd(), newReportCmd(), newChangesCmd())
-	root.AddCommand(newWebhookCmd())
+	root.AddCommand(newWebhookCmd(), newVersionCmd(), newHealthcheckCmd())
+	root.Version = buildinfo.Read().String()
+	root.SetVersionTemplate("{{.Version}}\n")
 	return root
 }
 

@@ -79,7 +79,9 @@ const testAdminToken = "test-admin-token-0123456789abcdef"
 func launchDaemon(t *testing.T, cmd *exec.Cmd, dataDir string) *daemon {
 	t.Helper()
 	const admin = testAdminToken
-	cmd.Env = append(os.Environ(), "SCIMD_ADMIN_TOKEN="+admin)
+	if cmd.Env == nil {
+		cmd.Env = append(os.Environ(), "SCIMD_ADMIN_TOKEN="+admin)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -59,6 +60,28 @@ func newLogger(level string) (*slog.Logger, error) {
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
+// adminTokenFromEnv is the admin token from SCIMD_ADMIN_TOKEN, or read
+// from the file SCIMD_ADMIN_TOKEN_FILE names (a systemd credential, a
+// mounted secret), or "" when neither is set.
+func adminTokenFromEnv() (string, error) {
+	token, file := os.Getenv("SCIMD_ADMIN_TOKEN"), os.Getenv("SCIMD_ADMIN_TOKEN_FILE")
+	if file == "" {
+		return token, nil
+	}
+	if token != "" {
+		return "", errors.New("both SCIMD_ADMIN_TOKEN and SCIMD_ADMIN_TOKEN_FILE are set: keep one")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("SCIMD_ADMIN_TOKEN_FILE: %w", err)
+	}
+	token = strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("SCIMD_ADMIN_TOKEN_FILE: %s is empty", file)
+	}
+	return token, nil
+}
+
 // runServe runs the daemon until ctx is cancelled, then shuts down
 // gracefully: stop accepting, finish in-flight requests, stop the
 // reconciler, close the store. SIGHUP reloads the policies.
@@ -67,9 +90,12 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	adminToken := os.Getenv("SCIMD_ADMIN_TOKEN")
+	adminToken, err := adminTokenFromEnv()
+	if err != nil {
+		return err
+	}
 	if adminToken != "" && len(adminToken) < minAdminTokenLength {
-		return fmt.Errorf("SCIMD_ADMIN_TOKEN is %d characters long; use at least %d random characters (for example: openssl rand -hex 32)", len(adminToken), minAdminTokenLength)
+		return fmt.Errorf("the admin token is %d characters long; use at least %d random characters (for example: openssl rand -hex 32)", len(adminToken), minAdminTokenLength)
 	}
 	a, err := app.Open(ctx, app.Config{
 		Data: cfg.Data, Policies: cfg.Policies, AdminToken: adminToken,

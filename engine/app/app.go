@@ -19,6 +19,7 @@ import (
 
 	"github.com/scimd/scimd/audit"
 	"github.com/scimd/scimd/engine/api"
+	"github.com/scimd/scimd/engine/buildinfo"
 	"github.com/scimd/scimd/engine/datadir"
 	"github.com/scimd/scimd/engine/httpjson"
 	"github.com/scimd/scimd/engine/policy"
@@ -83,6 +84,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		log = slog.Default()
 	}
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(buildinfo.Read().Collector())
 	if cfg.ProcessMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
