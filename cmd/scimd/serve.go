@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scimd/scimd/engine/app"
+	"github.com/scimd/scimd/engine/console"
 	"github.com/scimd/scimd/engine/reconcile"
 	"github.com/scimd/scimd/scim/server"
 )
@@ -118,8 +119,14 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	ui, err := console.New(console.Options{Store: a.Store, Reconciler: a.Reconciler, Policies: a.Policies,
+		Gatherer: a.Registry, Logger: log})
+	if err != nil {
+		return fmt.Errorf("web console: %w", err)
+	}
+	defer ui.Close()
 	srv := &http.Server{
-		Handler:           a.Handler,
+		Handler:           ui.Mount(a.Handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,
@@ -133,6 +140,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	log.Info("scimd serving", "scimBaseURL", base, "listen", ln.Addr().String(), "policies", cfg.Policies)
 	fmt.Fprintf(stdout, "SCIM base URL: %s\n", base)
+	fmt.Fprintf(stdout, "Web console: %s%s\n", strings.TrimSuffix(base, server.BasePath), console.Prefix)
 
 	errCh := make(chan error, 1)
 	go func() { errCh <- srv.Serve(ln) }()
@@ -158,6 +166,7 @@ wait:
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("http shutdown", "err", err)
 	}
+	ui.Close()
 	if err := a.Close(); err != nil {
 		return err
 	}
