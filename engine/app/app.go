@@ -50,6 +50,9 @@ type Config struct {
 	ProcessMetrics bool
 	// Delivery tunes webhook delivery (retries, backoff, timeouts).
 	Delivery DeliveryConfig
+	// AuditVerifyInterval is how often the audit chain is verified in the
+	// background (0: DefaultAuditVerifyInterval; negative: never).
+	AuditVerifyInterval time.Duration
 }
 
 // App is a running scimd.
@@ -66,14 +69,18 @@ type App struct {
 	// start without AdminToken): print it once.
 	GeneratedAdminToken string
 
-	log       *slog.Logger
-	stops     []func() // run first on Close, in reverse order
-	drains    []func() // run by Drain
-	stopRec   context.CancelFunc
-	recDone   chan struct{}
-	lock      *datadir.Lock
-	closeOnce sync.Once
-	closeErr  error
+	log     *slog.Logger
+	stops   []func() // run first on Close, in reverse order
+	drains  []func() // run by Drain
+	stopRec context.CancelFunc
+	recDone chan struct{}
+	lock    *datadir.Lock
+	metrics *namingRegistry
+	// Audit verification metrics (watch.go).
+	auditFailures                  prometheus.Counter
+	auditVerifiedAt, auditVerified prometheus.Gauge
+	closeOnce                      sync.Once
+	closeErr                       error
 }
 
 // Open loads the state, starts the policy watcher and the reconciler, and
@@ -83,7 +90,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	reg := prometheus.NewRegistry()
+	reg := &namingRegistry{Registry: prometheus.NewRegistry(), names: map[string]bool{}}
 	reg.MustRegister(buildinfo.Read().Collector())
 	if cfg.ProcessMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -105,7 +112,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	log.Info("state loaded", "data", cfg.Data, "duration", time.Since(started))
-	a := &App{Store: st, Registry: reg, log: log, lock: lock}
+	a := &App{Store: st, Registry: reg.Registry, metrics: reg, log: log, lock: lock}
+	a.registerHealthMetrics(reg)
 	if a.GeneratedAdminToken, err = server.EnsureAdminToken(ctx, st, cfg.AdminToken); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("admin token: %w", err)
@@ -158,6 +166,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	router.HandleFunc("/healthz", a.healthy)
 	router.HandleFunc("/readyz", a.ready)
 	router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	a.startAuditVerifier(cfg.AuditVerifyInterval)
 	a.Handler = server.CanonicalPaths(router)
 	return a, nil
 }

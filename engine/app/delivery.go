@@ -26,7 +26,7 @@ func records() map[string]store.RecordDecoder {
 // webhook dispatcher; its stop function goes to a.stops.
 func (a *App) startDelivery(r *mux.Router, cfg DeliveryConfig) error {
 	svc, err := delivery.New(delivery.Options{
-		Store: a.Store, Config: cfg, Logger: a.log, Registerer: a.Registry,
+		Store: a.Store, Config: cfg, Logger: a.log, Registerer: a.metrics,
 		RequireAdmin: func(h http.Handler) http.Handler { return a.SCIM.RequireToken(store.TokenRoleAdmin, h) },
 	})
 	if err != nil {
