@@ -17,19 +17,29 @@ func (v valueMatcher) MatchValue(rt *schema.ResourceType, parent string, elem an
 	return v.f.MatchValue(rt, parent, elem)
 }
 
-// listParams are the query parameters of a list request.
+// listParams are the query parameters of a list request, or the members
+// of a SearchRequest body (RFC 7644 §3.4.3).
 type listParams struct {
 	filter     *filter.Filter
 	startIndex int
 	count      int
 	proj       projection
+	sortBy     string
+	descending bool
 }
 
-func (s *Server) parseListParams(r *http.Request, rt *schema.ResourceType) (listParams, *Error) {
-	q := r.URL.Query()
+// parseListParams reads the list parameters of a GET request.
+func (s *Server) parseListParams(r *http.Request, rts ...*schema.ResourceType) (listParams, *Error) {
+	return s.listParamsFrom(r.URL.Query().Get, rts...)
+}
+
+// listParamsFrom reads list parameters through get, which returns a
+// parameter's value or "". The filter and sortBy are checked against every
+// resource type of rts.
+func (s *Server) listParamsFrom(get func(string) string, rts ...*schema.ResourceType) (listParams, *Error) {
 	p := listParams{startIndex: 1, count: s.maxResults,
-		proj: parseProjection(q.Get("attributes"), q.Get("excludedAttributes"))}
-	if v := q.Get("startIndex"); v != "" {
+		proj: parseProjection(get("attributes"), get("excludedAttributes"))}
+	if v := get("startIndex"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return p, badRequest("invalidValue", "startIndex must be an integer, got %q", v)
@@ -38,7 +48,7 @@ func (s *Server) parseListParams(r *http.Request, rt *schema.ResourceType) (list
 			p.startIndex = n
 		}
 	}
-	if v := q.Get("count"); v != "" {
+	if v := get("count"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return p, badRequest("invalidValue", "count must be an integer, got %q", v)
@@ -50,15 +60,36 @@ func (s *Server) parseListParams(r *http.Request, rt *schema.ResourceType) (list
 			p.count = n
 		}
 	}
-	if v := strings.TrimSpace(q.Get("filter")); v != "" {
+	if v := strings.TrimSpace(get("filter")); v != "" {
 		f, err := filter.Parse(v)
 		if err != nil {
 			return p, badRequest("invalidFilter", "%v", err)
 		}
-		if err := f.Validate(rt); err != nil {
-			return p, badRequest("invalidFilter", "%v", err)
+		for _, rt := range rts {
+			if err := f.Validate(rt); err != nil {
+				return p, badRequest("invalidFilter", "%v", err)
+			}
 		}
 		p.filter = f
+	}
+	if v := strings.TrimSpace(get("sortBy")); v != "" {
+		known := false
+		for _, rt := range rts {
+			if def, _ := rt.Lookup(v); def != nil {
+				known = true
+			}
+		}
+		if !known {
+			return p, badRequest("invalidValue", "sortBy %q is not an attribute of the resources listed", v)
+		}
+		p.sortBy = v
+	}
+	switch v := strings.ToLower(strings.TrimSpace(get("sortOrder"))); v {
+	case "", "ascending":
+	case "descending":
+		p.descending = true
+	default:
+		return p, badRequest("invalidValue", "sortOrder must be \"ascending\" or \"descending\", got %q", v)
 	}
 	return p, nil
 }
@@ -107,13 +138,29 @@ func (s *Server) list(kind store.Kind) http.HandlerFunc {
 			writeError(w, e)
 			return
 		}
-		snap := s.store.Read()
-		rd := renderer{snap: snap, baseURL: s.baseURL(r), shared: p.proj.none()}
-		renderMembers := !p.proj.excludes("members")
-		filterMembers := p.filter != nil && strings.Contains(strings.ToLower(p.filter.String()), "members")
+		writeJSON(w, http.StatusOK, s.runList(r, p, kind))
+	}
+}
 
-		total := 0
-		page := []any{}
+// listed is one resource a list request matched, rendered in full.
+type listed struct {
+	rt  *schema.ResourceType
+	doc map[string]any
+}
+
+// runList answers a list or search request over the resources of kinds, in
+// that order (or sorted by p.sortBy), as a ListResponse.
+func (s *Server) runList(r *http.Request, p listParams, kinds ...store.Kind) map[string]any {
+	snap := s.store.Read()
+	rd := renderer{snap: snap, baseURL: s.baseURL(r), shared: p.proj.none()}
+	renderMembers := !p.proj.excludes("members") || p.sortBy != ""
+	filterMembers := p.filter != nil && strings.Contains(strings.ToLower(p.filter.String()), "members")
+
+	total := 0
+	page := []any{}
+	var all []listed // every match, when sorting
+	for _, kind := range kinds {
+		rt := resourceTypeOf(kind)
 		consider := func(res *store.Resource) {
 			var doc map[string]any
 			if p.filter != nil {
@@ -123,6 +170,13 @@ func (s *Server) list(kind store.Kind) http.HandlerFunc {
 				}
 			}
 			total++
+			if p.sortBy != "" {
+				if doc == nil {
+					doc = rd.render(res, true)
+				}
+				all = append(all, listed{rt, doc})
+				return
+			}
 			if total < p.startIndex || len(page) >= p.count {
 				return
 			}
@@ -138,13 +192,18 @@ func (s *Server) list(kind store.Kind) http.HandlerFunc {
 		} else {
 			snap.Resources(kind, func(res *store.Resource) bool { consider(res); return true })
 		}
-		out := map[string]any{
-			"schemas":      []string{schema.ListResponseURN},
-			"totalResults": total,
-			"startIndex":   p.startIndex,
-			"itemsPerPage": len(page),
-			"Resources":    page,
+	}
+	if p.sortBy != "" {
+		sortListed(all, p.sortBy, p.descending)
+		for i := p.startIndex - 1; i >= 0 && i < len(all) && len(page) < p.count; i++ {
+			page = append(page, p.proj.apply(all[i].rt, all[i].doc))
 		}
-		writeJSON(w, http.StatusOK, out)
+	}
+	return map[string]any{
+		"schemas":      []string{schema.ListResponseURN},
+		"totalResults": total,
+		"startIndex":   p.startIndex,
+		"itemsPerPage": len(page),
+		"Resources":    page,
 	}
 }

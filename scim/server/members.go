@@ -78,7 +78,34 @@ func (s *Server) applyMembers(tx *store.WriteTxn, groupID string, d membersDelta
 		}
 	}
 	mc.removed = dedupeRemoved(mc.removed, mc.added)
+	if err := touchUsers(tx, mc.added, mc.removed); err != nil {
+		return mc, err
+	}
 	return mc, nil
+}
+
+// touchUsers gives a new version to every user among the member id lists:
+// a user's groups attribute changed with its memberships, so its
+// meta.version and ETag change too and If-Match on the user protects
+// against a concurrent membership change.
+func touchUsers(tx *store.WriteTxn, lists ...[]string) error {
+	done := map[string]bool{}
+	for _, ids := range lists {
+		for _, id := range ids {
+			if done[id] {
+				continue
+			}
+			done[id] = true
+			u, ok := tx.Resource(store.KindUser, id)
+			if !ok {
+				continue
+			}
+			if err := tx.PutResource(touched(u, tx.Now())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // dedupeRemoved drops ids that were removed and then added back in the

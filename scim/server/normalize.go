@@ -71,6 +71,9 @@ func decodeResource(rt *schema.ResourceType, body map[string]any) (*decoded, *Er
 			if !ok {
 				return nil, badRequest("invalidValue", "externalId must be a string")
 			}
+			if err := checkIdentifier("externalId", s); err != nil {
+				return nil, err
+			}
 			d.ExternalID = s
 			continue
 		}
@@ -183,6 +186,9 @@ func normalizeValue(a *schema.Attribute, raw any, path string) (any, *Error) {
 		if !ok {
 			list = []any{raw} // singleValueForMultiValued
 		}
+		if len(list) > maxMultiValues {
+			return nil, badRequest("invalidValue", "%s has %d values; at most %d are allowed", path, len(list), maxMultiValues)
+		}
 		out := make([]any, 0, len(list))
 		for _, e := range list {
 			v, err := normalizeSingle(a, e, path)
@@ -192,6 +198,10 @@ func normalizeValue(a *schema.Attribute, raw any, path string) (any, *Error) {
 			if v != nil {
 				out = append(out, v)
 			}
+		}
+		out, err := settleMultiValued(a, out, path)
+		if err != nil {
+			return nil, err
 		}
 		if len(out) == 0 {
 			return nil, nil
@@ -257,6 +267,13 @@ func normalizeSingle(a *schema.Attribute, raw any, path string) (any, *Error) {
 	default:
 		switch v := raw.(type) {
 		case string:
+			check := checkText
+			if isIdentifier(path) {
+				check = checkIdentifier
+			}
+			if err := check(path, v); err != nil {
+				return nil, err
+			}
 			return v, nil
 		case float64:
 			return strconv.FormatFloat(v, 'f', -1, 64), nil
@@ -289,6 +306,9 @@ func decodeMembers(raw any) ([]memberRef, *Error) {
 func decodeMember(e any) (memberRef, *Error) {
 	switch v := e.(type) {
 	case string:
+		if err := checkIdentifier("members.value", v); err != nil {
+			return memberRef{}, err
+		}
 		return memberRef{Value: v}, nil // bareMemberIDs
 	case map[string]any:
 		var m memberRef
@@ -307,6 +327,12 @@ func decodeMember(e any) (memberRef, *Error) {
 		}
 		if m.Value == "" {
 			return m, badRequest("invalidValue", "a member needs a value (the member's id)")
+		}
+		if err := checkIdentifier("members.value", m.Value); err != nil {
+			return m, err
+		}
+		if err := checkText("members.display", m.Display); err != nil {
+			return m, err
 		}
 		return m, nil
 	}

@@ -24,6 +24,9 @@ func readObject(r *http.Request) ([]byte, map[string]any, *Error) {
 	if err != nil {
 		return nil, nil, asError(err)
 	}
+	if e := checkJSONText(raw); e != nil {
+		return nil, nil, e
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var body map[string]any
@@ -259,6 +262,10 @@ func (s *Server) patch(kind store.Kind) http.HandlerFunc {
 			writeError(w, asError(err))
 			return
 		}
+		if e := checkJSONText(raw); e != nil {
+			writeError(w, e)
+			return
+		}
 		ops, err := patch.ParseRequest(raw)
 		if err != nil {
 			writeError(w, patchError(err))
@@ -385,6 +392,9 @@ func (s *Server) delete(kind store.Kind) http.HandlerFunc {
 				}
 			}
 			if err := touchGroups(tx, id, removed); err != nil {
+				return err
+			}
+			if err := touchUsers(tx, mc.removed); err != nil {
 				return err
 			}
 			e := s.event(r, eventType(kind, "deleted"), cur, cur, nil, mc)

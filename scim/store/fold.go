@@ -2,70 +2,82 @@ package store
 
 import (
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
-// FoldKey returns a key under which two strings are equal exactly when
-// strings.EqualFold says they are: each rune is replaced by the smallest rune
-// of its Unicode simple case-folding orbit. The name index and the
-// uniqueness check use the same folding (compareFold), so they agree with
-// the filter engine's case-insensitive comparison.
+// FoldKey returns the form under which userNames (and group displayNames)
+// are unique: the name trimmed of surrounding white space, in Unicode
+// compatibility composition (NFKC, which also maps fullwidth letters to
+// their ordinary forms), case-folded, and recomposed. "a@example.com ",
+// "A@EXAMPLE.COM", a decomposed "é" and a fullwidth "ａ" therefore name
+// the same user as "a@example.com", "é" and "a". The stored value stays as
+// the client sent it. Names strings.EqualFold calls equal have the same
+// key, so a case-insensitive userName filter finds its user in the name
+// index.
 func FoldKey(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
-		b.WriteRune(foldRune(r))
+	if simpleName(s) {
+		return asciiLower(s)
 	}
-	return b.String()
+	s = strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD"))
+	s = norm.NFKC.String(s)
+	s = cases.Fold().String(s) // a Caser is not safe for concurrent use
+	return norm.NFKC.String(s)
 }
 
-// foldRune returns the smallest rune of r's simple case-folding orbit.
-func foldRune(r rune) rune {
-	if r < utf8.RuneSelf {
-		if 'a' <= r && r <= 'z' {
-			return r - 'a' + 'A'
-		}
-		return r
-	}
-	least := r
-	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-		if f < least {
-			least = f
+// simpleName reports whether s is printable-safe ASCII with nothing to trim,
+// whose key is its ASCII lower case.
+func simpleName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
 		}
 	}
-	return least
+	return len(s) == 0 || (s[0] > ' ' && s[len(s)-1] > ' ')
+}
+
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
 
 // compareFold compares FoldKey(a) with FoldKey(b) as strings.Compare
-// would, without building them.
+// would, without building them for simple ASCII names.
 func compareFold(a, b string) int {
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		var ra, rb rune
-		if c := a[i]; c < utf8.RuneSelf {
-			ra, i = foldRune(rune(c)), i+1
-		} else {
-			r, n := utf8.DecodeRuneInString(a[i:])
-			ra, i = foldRune(r), i+n
+	if !simpleName(a) || !simpleName(b) {
+		return strings.Compare(FoldKey(a), FoldKey(b))
+	}
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
 		}
-		if c := b[j]; c < utf8.RuneSelf {
-			rb, j = foldRune(rune(c)), j+1
-		} else {
-			r, n := utf8.DecodeRuneInString(b[j:])
-			rb, j = foldRune(r), j+n
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
 		}
-		if ra != rb {
-			if ra < rb {
+		if ca != cb {
+			if ca < cb {
 				return -1
 			}
 			return 1
 		}
 	}
 	switch {
-	case i < len(a):
+	case len(a) > n:
 		return 1
-	case j < len(b):
+	case len(b) > n:
 		return -1
 	}
 	return 0
