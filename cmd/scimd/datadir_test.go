@@ -69,11 +69,11 @@ func TestFailedCommitAnswers503(t *testing.T) {
 	d := launchDaemon(t, cmd, dir)
 	tok := d.scimToken("okta")
 	ctx := context.Background()
-	filler := strings.Repeat("x", 64<<10)
+	filler := strings.Repeat("x", 16000) // string attributes hold at most 16,384 characters
 	var failed bool
 	for i := 0; i < 400 && !failed; i++ {
 		user := map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
-			"userName": fmt.Sprintf("filler%d@example.com", i), "title": filler}
+			"userName": fmt.Sprintf("filler%d@example.com", i), "title": filler, "nickName": filler, "userType": filler, "profileUrl": filler}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, d.base+"/scim/v2/Users", jsonBody(t, user))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Content-Type", "application/scim+json")
