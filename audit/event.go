@@ -98,6 +98,23 @@ type Event struct {
 	Hash           string         `json:"hash"`
 }
 
+// UnmarshalJSON decodes an event with every number in Details and Change
+// kept as written (json.Number), never as float64: the hash covers the
+// numbers' text, which a float64 cannot always carry ("12.50", integers
+// above 2^53). Any decoding of an Event, from any store or over HTTP, so
+// reads back what was sealed.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	type fields Event // without this method
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var f fields
+	if err := dec.Decode(&f); err != nil {
+		return err
+	}
+	*e = Event(f)
+	return nil
+}
+
 // GenesisHash is the PrevHash of the first event of a log.
 const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
 

@@ -76,6 +76,7 @@ func RunTests(t *testing.T, newOpener NewOpener) {
 		{"Tokens", testTokens},
 		{"AuditQuery", testAuditQuery},
 		{"AuditTimeBoundaries", testAuditTimeBoundaries},
+		{"AuditNumbersKeptAsWritten", testAuditNumbers},
 		{"CommitHooksInOrder", testHooks},
 		{"FeedOrderedDurableAndGapless", testFeed},
 		{"PrefixLookupsDoNotLeak", testPrefixes},
@@ -471,6 +472,29 @@ func testAuditTimeBoundaries(t *testing.T, open Opener) {
 		if fmt.Sprint(got) != fmt.Sprint(c.want) {
 			t.Errorf("since %s until %s = %v, want %v", c.since.Format(time.RFC3339Nano), c.until.Format(time.RFC3339Nano), got, c.want)
 		}
+	}
+}
+
+// testAuditNumbers stores events whose details hold numbers a float64
+// cannot carry and checks that they read back as written and verify.
+func testAuditNumbers(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	defer s.Close()
+	details := map[string]any{"amount": json.Number("12.50"), "big": int64(1<<53 + 1), "list": []any{uint64(math.MaxUint64)}}
+	mustWrite(t, s, func(w *store.WriteTxn) error {
+		w.Audit(audit.Event{Type: audit.TypeUserPatched, Target: audit.Target{Type: "User", ID: "u"}, Details: details})
+		return nil
+	})
+	evs, err := s.AuditEvents(context.Background(), store.AuditQuery{})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("audit events %v, %v", evs, err)
+	}
+	if err := audit.NewVerifier().Next(evs[0]); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(evs[0].Details)
+	if want := `{"amount":12.50,"big":9007199254740993,"list":[18446744073709551615]}`; string(got) != want {
+		t.Errorf("details read back as %s, want %s", got, want)
 	}
 }
 
