@@ -107,12 +107,8 @@ type Store struct {
 type pendingCommit struct {
 	info  CommitInfo
 	snap  *tables // what readers see once the commit is durable
+	batch *Batch  // encoded by the writer before it published anything
 	errCh chan error
-	// The writer encodes the batch after leaving the write lock, in its
-	// own goroutine, and closes encoded; the committer waits for it.
-	batch     *Batch
-	encodeErr error
-	encoded   chan struct{}
 }
 
 type metrics struct {
@@ -462,25 +458,27 @@ func (s *Store) Write(ctx context.Context, fn func(*WriteTxn) error) error {
 		events[i] = sealed
 		hash = sealed.Hash
 	}
-	s.lastHash = hash
-	s.lastSeq += uint64(len(events))
 	feed := w.feed
 	for i := range feed {
-		s.lastFeed++
-		feed[i].Seq = s.lastFeed
+		feed[i].Seq = s.lastFeed + uint64(i) + 1
 	}
-	s.commitNo++
-	info := CommitInfo{Commit: s.commitNo, Events: events, Feed: feed, FeedSeq: s.lastFeed, Changes: changes}
+	info := CommitInfo{Commit: s.commitNo + 1, Events: events, Feed: feed, FeedSeq: s.lastFeed + uint64(len(feed)), Changes: changes}
+	// Everything is encoded before anything is published: a value that
+	// cannot be encoded fails its own write and leaves the store as it was.
+	batch, err := encodeBatch(info)
+	if err != nil {
+		s.writeMu.Unlock()
+		return err
+	}
+	s.lastHash = hash
+	s.lastSeq += uint64(len(events))
+	s.lastFeed = info.FeedSeq
+	s.commitNo = info.Commit
 	s.adopt(w)
 	snap := s.pub
-	p := &pendingCommit{info: info, snap: &snap, errCh: make(chan error, 1), encoded: make(chan struct{})}
+	p := &pendingCommit{info: info, snap: &snap, batch: batch, errCh: make(chan error, 1)}
 	s.pending <- p
 	s.writeMu.Unlock()
-	// Encoding here, outside the write lock and off the committer, lets
-	// writers encode in parallel while the committer writes earlier
-	// transactions.
-	p.batch, p.encodeErr = encodeBatch(p.info)
-	close(p.encoded)
 	return <-p.errCh
 }
 
@@ -581,18 +579,12 @@ func (s *Store) commitGroup(group []*pendingCommit) {
 		return
 	}
 	batches := make([]*Batch, len(group))
-	var err error
 	for i, p := range group {
-		<-p.encoded
-		if batches[i], err = p.batch, p.encodeErr; err != nil {
-			break
-		}
+		batches[i] = p.batch
 	}
-	if err == nil {
-		start := time.Now()
-		err = s.backend.Commit(context.Background(), batches)
-		s.metrics.commitTime.Observe(time.Since(start).Seconds())
-	}
+	start := time.Now()
+	err := s.backend.Commit(context.Background(), batches)
+	s.metrics.commitTime.Observe(time.Since(start).Seconds())
 	if err != nil {
 		// Memory is now ahead of disk: refuse all further writes rather than
 		// acknowledge anything that might not be durable. Readers keep the

@@ -69,6 +69,7 @@ func RunTests(t *testing.T, newOpener NewOpener) {
 		{"ResourceCRUD", testResourceCRUD},
 		{"NameUniqueCaseInsensitive", testNameUnique},
 		{"FailedWriteChangesNothing", testFailedWrite},
+		{"UnencodableWriteFailsAlone", testUnencodableWrite},
 		{"Memberships", testMemberships},
 		{"DurableAcrossReopen", testDurable},
 		{"ConcurrentMemberAdds", testConcurrentMembers},
@@ -203,6 +204,73 @@ func testFailedWrite(t *testing.T, open Opener) {
 	for _, e := range evs {
 		if err := v.Next(e); err != nil {
 			t.Fatalf("chain after a failed seal: %v", err)
+		}
+	}
+}
+
+// testUnencodableWrite writes values that cannot be encoded (a record
+// holding a channel, a user attribute that is NaN): each write fails on its
+// own, before anything is visible, and the writes after it succeed.
+func testUnencodableWrite(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := openStore(t, open)
+	bad := []struct {
+		name string
+		fn   func(w *store.WriteTxn) error
+	}{
+		{"record", func(w *store.WriteTxn) error { return w.PutRecord("notes", "bad", make(chan int)) }},
+		{"resource", func(w *store.WriteTxn) error {
+			u := user("bad", "bad")
+			u.Attrs["x"] = math.NaN()
+			return w.PutResource(u)
+		}},
+	}
+	for i, b := range bad {
+		before := s.Read().Commit
+		err := s.Write(ctx, func(w *store.WriteTxn) error {
+			if err := w.PutRecord("notes", fmt.Sprint("with-bad-", i), &note{Text: "x"}); err != nil {
+				return err
+			}
+			w.Audit(audit.Event{Type: audit.TypeUserCreated, Target: audit.Target{Type: "User", ID: "bad"}})
+			return b.fn(w)
+		})
+		if err == nil {
+			t.Fatalf("%s: a value that cannot be encoded was accepted", b.name)
+		}
+		if errors.Is(err, store.ErrUnavailable) || s.Failed() != nil {
+			t.Fatalf("%s: one unencodable write disabled the store: %v", b.name, err)
+		}
+		r := s.Read()
+		if r.Commit != before {
+			t.Errorf("%s: failed write published commit %d", b.name, r.Commit)
+		}
+		if _, ok := r.Record("notes", fmt.Sprint("with-bad-", i)); ok {
+			t.Errorf("%s: part of the failed write is visible", b.name)
+		}
+		mustWrite(t, s, func(w *store.WriteTxn) error {
+			w.Audit(audit.Event{Type: audit.TypeUserCreated, Target: audit.Target{Type: "User", ID: "good"}})
+			return w.PutRecord("notes", fmt.Sprint("good-", i), &note{Text: "fine"})
+		})
+	}
+	s.Close()
+	s = openStore(t, open)
+	defer s.Close()
+	for i := range bad {
+		if _, ok := s.Read().Record("notes", fmt.Sprint("good-", i)); !ok {
+			t.Errorf("write %d after an unencodable one lost on reopen", i)
+		}
+	}
+	evs, err := s.AuditEvents(ctx, store.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != len(bad) {
+		t.Errorf("%d audit events, want %d (only the good writes')", len(evs), len(bad))
+	}
+	v := audit.NewVerifier()
+	for _, e := range evs {
+		if err := v.Next(e); err != nil {
+			t.Fatalf("chain: %v", err)
 		}
 	}
 }
