@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"testing/fstest"
 	"time"
 
@@ -22,9 +21,6 @@ type BuildOptions struct {
 	TestTimeout time.Duration
 	// Now stamps Set.LoadedAt; nil means time.Now.
 	Now func() time.Time
-	// Logger receives the set's reports at evaluation time (a native
-	// decision table that disagrees with OPA); nil means slog.Default().
-	Logger *slog.Logger
 }
 
 // LoadDir reads dir and runs the full gate on it.
@@ -109,9 +105,8 @@ func Build(ctx context.Context, src *Source, opts BuildOptions) (*Set, error) {
 		files:    src.Names(),
 		loadedAt: now(),
 		tests:    tests,
-		log:      opts.Logger,
 	}
-	rolesTerm, err := s.prepare(ctx, compiler, store)
+	rolesTerm, err := s.prepare(ctx, prod, compiler, store)
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return nil, fmt.Errorf("policy %s: %w", rev, ctxErr)
 	}
@@ -125,12 +120,6 @@ func Build(ctx context.Context, src *Source, opts BuildOptions) (*Set, error) {
 	if len(ps) > 0 {
 		return nil, &RefusedError{Stage: StageContract, Revision: rev, Problems: ps, Tests: tests}
 	}
-	// Only now: the contract probes above went through OPA.
-	table, why := s.compileNative(ctx, prod, compiler, store, res.Documents)
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return nil, fmt.Errorf("policy %s: %w", rev, ctxErr)
-	}
-	s.native.Store(&nativeState{table: table, reason: why})
 	return s, nil
 }
 

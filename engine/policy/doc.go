@@ -20,12 +20,10 @@
 // input: OPA's store holds only the static data files of the policy set, so a
 // decision is a pure function of the policy revision and its input.
 //
-// When a set has the default shape (the decision logic of the shipped
-// policy, with its own group table, exclusions, roles and simple attribute
-// rules), Build also compiles a native decision table from values OPA
-// computes, and ordinary teammates are decided in Go, about 200 times
-// faster than by OPA and with the same results. OPA remains the definition:
-// unusual inputs go to OPA, a sample of the table's decisions is checked
-// against OPA, and a disagreement switches the table off for the set (see
-// Set.Native).
+// OPA decides every teammate. Each revision prepares a fast path for
+// data.scimd.teammate with OPA's own mechanisms (partial evaluation,
+// folding of input-independent rules through the virtual document cache,
+// input projected to what the policy can read, equal inputs decided once,
+// batches over all cores); its decisions equal those of evaluating the
+// query as written on the whole input, which the tests check.
 package policy

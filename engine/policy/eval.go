@@ -69,26 +69,16 @@ func (s *Set) groupRole(t *ast.Term) (string, error) {
 // unchanged. A non-excluded decision naming a role outside Roles is an
 // error wrapping ErrUnknownRole.
 //
-// When the set has a native decision table (see Native) and the input is
-// an ordinary one, the table decides, with the same result as OPA.
+// OPA decides, through the revision's prepared fast path (see
+// evaluator): the same decision as evaluating data.scimd.teammate on the
+// whole input.
 func (s *Set) Teammate(ctx context.Context, in TeammateInput) (Decision, error) {
 	d := Decision{Revision: s.revision, DecisionID: newDecisionID()}
-	if t := s.nativeTable(); t != nil && ctx.Err() == nil {
-		if nd, ok := t.decideInput(in); ok {
-			nd.Revision, nd.DecisionID = d.Revision, d.DecisionID
-			if !s.sampled() {
-				return nd, nil
-			}
-			if input, err := in.Value(); err == nil {
-				return s.verify(ctx, t, input, nd)
-			}
-		}
-	}
-	input, err := in.Value()
+	input, err := in.projectedValue(s.fast.proj)
 	if err != nil {
 		return d, fmt.Errorf("policy %s: teammate input: %w", s.revision, err)
 	}
-	return s.teammateValue(ctx, input, d)
+	return s.decide(ctx, input, d)
 }
 
 // TeammateValue is Teammate for an input already built as an AST value
@@ -96,30 +86,49 @@ func (s *Set) Teammate(ctx context.Context, in TeammateInput) (Decision, error) 
 // themselves.
 func (s *Set) TeammateValue(ctx context.Context, input ast.Value) (Decision, error) {
 	d := Decision{Revision: s.revision, DecisionID: newDecisionID()}
-	if t := s.nativeTable(); t != nil && ctx.Err() == nil {
-		if nd, ok := t.decideValue(input); ok {
-			nd.Revision, nd.DecisionID = d.Revision, d.DecisionID
-			if !s.sampled() {
-				return nd, nil
-			}
-			return s.verify(ctx, t, input, nd)
-		}
-	}
-	return s.teammateValue(ctx, input, d)
+	return s.decide(ctx, projectValue(input, s.fast.proj), d)
 }
 
-func (s *Set) teammateValue(ctx context.Context, input ast.Value, d Decision) (Decision, error) {
-	rs, err := s.teammate.Eval(ctx, rego.EvalParsedInput(input))
+// decide decides a projected input: from the memo when an equal input was
+// decided before by this revision, else by OPA.
+func (s *Set) decide(ctx context.Context, input ast.Value, d Decision) (Decision, error) {
+	h := input.Hash()
+	if md, ok := s.fast.memo.get(h, input); ok {
+		md.Revision, md.DecisionID = d.Revision, d.DecisionID
+		return md, nil
+	}
+	rs, err := s.fast.eval(ctx, input)
 	if err != nil {
 		return d, fmt.Errorf("policy %s: evaluate %s: %w", s.revision, QueryTeammate, err)
 	}
-	if len(rs) == 0 {
-		return d, fmt.Errorf("policy %s: %w", s.revision, ErrNoDecision)
+	if err := s.decisionOf(rs, &d); err != nil {
+		return d, err
 	}
-	if err := s.readDecision(rs[0].Expressions[0].Value.(*ast.Term), &d); err != nil {
-		return d, fmt.Errorf("policy %s: %s: %w", s.revision, QueryTeammate, err)
-	}
+	s.fast.memo.put(h, input, d)
 	return d, nil
+}
+
+// decisionOf reads the decision from a result set of data.scimd.teammate.
+func (s *Set) decisionOf(rs rego.ResultSet, d *Decision) error {
+	if len(rs) == 0 {
+		return fmt.Errorf("policy %s: %w", s.revision, ErrNoDecision)
+	}
+	if err := s.readDecision(rs[0].Expressions[0].Value.(*ast.Term), d); err != nil {
+		return fmt.Errorf("policy %s: %s: %w", s.revision, QueryTeammate, err)
+	}
+	return nil
+}
+
+// plainTeammate evaluates data.scimd.teammate on the whole input with the
+// query as written, without any of the fast path: the reference the fast
+// path is tested against, and what explanations trace.
+func (s *Set) plainTeammate(ctx context.Context, input ast.Value, opts ...rego.EvalOption) (Decision, error) {
+	d := Decision{Revision: s.revision, DecisionID: newDecisionID()}
+	rs, err := s.teammate.Eval(ctx, append([]rego.EvalOption{rego.EvalParsedInput(input)}, opts...)...)
+	if err != nil {
+		return d, fmt.Errorf("policy %s: evaluate %s: %w", s.revision, QueryTeammate, err)
+	}
+	return d, s.decisionOf(rs, &d)
 }
 
 // readDecision fills d from the policy's answer, checking the contract

@@ -147,15 +147,17 @@ func TestUnknownRoleAtEvaluation(t *testing.T) {
 	}
 }
 
+// TestBadInput: values JSON cannot carry are an error where the policy
+// reads them (what it cannot read is not converted: see TestProjection).
 func TestBadInput(t *testing.T) {
 	s := loadDefault(t)
 	cyclic := map[string]any{}
 	cyclic["self"] = cyclic
 	for name, u := range map[string]map[string]any{
-		"NaN":     {"x": math.NaN()},
-		"Inf":     {"x": []any{math.Inf(1)}},
-		"cycle":   cyclic,
-		"channel": {"x": make(chan int)},
+		"NaN":     {"userName": math.NaN()},
+		"Inf":     {"emails": []any{math.Inf(1)}},
+		"cycle":   {"emails": []any{cyclic}},
+		"channel": {"active": make(chan int)},
 	} {
 		if _, err := s.Teammate(context.Background(), policy.TeammateInput{User: u}); err == nil {
 			t.Errorf("%s: no error", name)

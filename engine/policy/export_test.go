@@ -1,7 +1,32 @@
 package policy
 
-// DisableNative switches s's native decision table off, so that OPA alone
-// decides: for benchmarks that measure OPA.
-func DisableNative(s *Set) {
-	s.native.Store(&nativeState{reason: "disabled by a test"})
+import (
+	"context"
+)
+
+// PlainTeammate evaluates data.scimd.teammate as written on the whole
+// input, without the fast path: the reference of differential tests.
+func PlainTeammate(ctx context.Context, s *Set, in TeammateInput) (Decision, error) {
+	v, err := in.Value()
+	if err != nil {
+		return Decision{}, err
+	}
+	return s.plainTeammate(ctx, v)
 }
+
+// ForgetDecisions empties s's memo of decisions.
+func ForgetDecisions(s *Set) { s.fast.memo.forget() }
+
+// InputPaths is the projection of s's fast path, as text.
+func InputPaths(s *Set) string { return s.fast.proj.String() }
+
+// Residual is the residual of partial evaluation, and whether it
+// simplified the query.
+func Residual(s *Set) (string, bool) { return s.fast.residual, s.fast.partial }
+
+// StaticRules names the rules folded once per revision.
+func StaticRules(s *Set) []string { return s.fast.staticRules }
+
+// DisableMemo makes s decide every input with OPA, even one it decided
+// before: for benchmarks of one decision.
+func DisableMemo(s *Set) { s.fast.memo.off = true }

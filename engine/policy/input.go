@@ -201,3 +201,83 @@ func toValue(x any, depth int) (ast.Value, error) {
 		return v, nil
 	}
 }
+
+// projectedValue is Value restricted to projection p: only what the
+// policy can read is converted.
+func (in TeammateInput) projectedValue(p *projection) (ast.Value, error) {
+	if p.whole {
+		return in.Value()
+	}
+	items := make([][2]*ast.Term, 0, 3)
+	if c := p.children["user"]; c != nil {
+		user, err := toProjectedValue(in.User, c, 0)
+		if err != nil {
+			return nil, fmt.Errorf("user: %w", err)
+		}
+		items = append(items, [2]*ast.Term{keyUser, ast.NewTerm(user)})
+	}
+	if c := p.children["groups"]; c != nil {
+		groups := make([]*ast.Term, len(in.Groups))
+		for i, g := range in.Groups {
+			groups[i] = ast.NewTerm(projectValue(g.term().Value, c))
+		}
+		items = append(items, [2]*ast.Term{keyGroups, ast.ArrayTerm(groups...)})
+	}
+	if c := p.children["current"]; c != nil {
+		role := ast.NullTerm()
+		if in.Current.Role != "" {
+			role = ast.StringTerm(in.Current.Role)
+		}
+		cur := ast.NewObject([2]*ast.Term{keyRole, role}, [2]*ast.Term{keyAccess, ast.BooleanTerm(in.Current.Access)})
+		items = append(items, [2]*ast.Term{keyCurrent, ast.NewTerm(projectValue(cur, c))})
+	}
+	return ast.NewObject(items...), nil
+}
+
+// toProjectedValue is toValue restricted to projection p.
+func toProjectedValue(x any, p *projection, depth int) (ast.Value, error) {
+	if p.whole {
+		return toValue(x, depth)
+	}
+	m, ok := x.(map[string]any)
+	if !ok || m == nil {
+		// Not an object: no constant key reads anything from it, so it is
+		// kept as it is (and decides as it would whole).
+		return toValue(x, depth)
+	}
+	if depth > maxInputDepth {
+		return nil, fmt.Errorf("nested deeper than %d levels", maxInputDepth)
+	}
+	items := make([][2]*ast.Term, 0, len(p.children))
+	for k, c := range p.children {
+		v, ok := m[k]
+		if !ok {
+			continue
+		}
+		val, err := toProjectedValue(v, c, depth+1)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		items = append(items, [2]*ast.Term{ast.StringTerm(k), ast.NewTerm(val)})
+	}
+	return ast.NewObject(items...), nil
+}
+
+// projectValue restricts an AST value to projection p.
+func projectValue(v ast.Value, p *projection) ast.Value {
+	if p.whole {
+		return v
+	}
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return v
+	}
+	items := make([][2]*ast.Term, 0, len(p.children))
+	for k, c := range p.children {
+		key := ast.StringTerm(k)
+		if t := obj.Get(key); t != nil {
+			items = append(items, [2]*ast.Term{key, ast.NewTerm(projectValue(t.Value, c))})
+		}
+	}
+	return ast.NewObject(items...)
+}

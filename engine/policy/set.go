@@ -3,9 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -21,9 +19,8 @@ const (
 )
 
 // Set is a policy set that passed the gate: prepared queries plus the
-// metadata audit events need. It is safe for concurrent use, and immutable
-// but for one thing: its native decision table, when it has one, is
-// switched off for good if it ever disagrees with OPA (see Native).
+// metadata audit events need. It is safe for concurrent use and immutable
+// (but for the memo of its fast path, which only remembers decisions).
 type Set struct {
 	revision string
 	digest   string
@@ -37,51 +34,9 @@ type Set struct {
 
 	group    rego.PreparedEvalQuery
 	teammate rego.PreparedEvalQuery
-	// teammates evaluates data.scimd.teammate for each element of
-	// input.batch in one evaluation (see TeammateBatch).
-	teammates rego.PreparedEvalQuery
 
-	// log receives the oracle's reports (nil: slog.Default()).
-	log *slog.Logger
-	// native is the native decision table and why there is none.
-	native atomic.Pointer[nativeState]
-	// oracleN counts the native decisions offered to the oracle.
-	oracleN atomic.Int64
-}
-
-// nativeState is a set's native decision table (nil when there is none)
-// and, when there is none, why.
-type nativeState struct {
-	table  *nativeTable
-	reason string
-}
-
-// Native reports whether the set decides teammates with a native decision
-// table (Go code built from the policy's data, checked against OPA) rather
-// than with OPA alone, and when it does not, why: the policy does not have
-// the default shape, or the table disagreed with OPA and was switched off.
-// Decisions are the same either way; only their cost differs.
-func (s *Set) Native() (bool, string) {
-	st := s.native.Load()
-	if st == nil {
-		return false, "no native decision table was built"
-	}
-	return st.table != nil, st.reason
-}
-
-// nativeTable returns the active native table, or nil.
-func (s *Set) nativeTable() *nativeTable {
-	if st := s.native.Load(); st != nil {
-		return st.table
-	}
-	return nil
-}
-
-func (s *Set) logger() *slog.Logger {
-	if s.log != nil {
-		return s.log
-	}
-	return slog.Default()
+	// fast is the prepared fast path of data.scimd.teammate.
+	fast *evaluator
 }
 
 // Revision identifies the set: digest prefix, plus "@commit" in a git work
@@ -120,7 +75,7 @@ func asTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
 // modules and the store of static data files, and evaluates
 // data.scimd.roles. It returns the roles term (nil when undefined) for the
 // contract check.
-func (s *Set) prepare(ctx context.Context, compiler *ast.Compiler, store storage.Store) (*ast.Term, error) {
+func (s *Set) prepare(ctx context.Context, prod map[string]*ast.Module, compiler *ast.Compiler, store storage.Store) (*ast.Term, error) {
 	newQuery := func(q string) (rego.PreparedEvalQuery, error) {
 		return rego.New(
 			rego.Query(q),
@@ -136,8 +91,8 @@ func (s *Set) prepare(ctx context.Context, compiler *ast.Compiler, store storage
 	if s.teammate, err = newQuery(QueryTeammate); err != nil {
 		return nil, fmt.Errorf("prepare %s: %w", QueryTeammate, err)
 	}
-	if s.teammates, err = newQuery(batchQuery); err != nil {
-		return nil, fmt.Errorf("prepare %s for a batch: %w", QueryTeammate, err)
+	if s.fast, err = newEvaluator(ctx, prod, store, probeInputs(compiler)); err != nil {
+		return nil, fmt.Errorf("prepare the evaluation of %s: %w", QueryTeammate, err)
 	}
 	rolesQ, err := newQuery(QueryRoles)
 	if err != nil {
@@ -177,4 +132,41 @@ func stringArray(t *ast.Term) ([]string, bool) {
 		out = append(out, string(s))
 	}
 	return out, true
+}
+
+// maxProbeInputs bounds the inputs the fast path is prepared with.
+const maxProbeInputs = 12
+
+// probeInputs are teammates made of the policy's own string constants (as
+// group names and attribute values), on which partial evaluation's
+// residual is compared with the query.
+func probeInputs(c *ast.Compiler) []ast.Value {
+	strs := stringConstants(c)
+	ins := []TeammateInput{{User: map[string]any{"id": "probe", "userName": "probe", "active": true}}}
+	var all []Group
+	step := max(1, len(strs)/(maxProbeInputs-2))
+	for i := 0; i < len(strs); i += step {
+		str := strs[i]
+		g := Group{ID: str, ExternalID: str, DisplayName: str}
+		all = append(all, g)
+		if len(ins) < maxProbeInputs-1 {
+			ins = append(ins, TeammateInput{
+				User: map[string]any{
+					"id": "probe", "userName": str, "active": true, "title": str, "userType": str,
+					"emails":          []any{map[string]any{"value": str, "primary": true}},
+					EnterpriseUserURN: map[string]any{"department": str, "costCenter": str},
+				},
+				Groups:  []Group{g},
+				Current: Current{Role: str, Access: true},
+			})
+		}
+	}
+	ins = append(ins, TeammateInput{User: map[string]any{"id": "probe", "userName": "probe", "active": true}, Groups: all})
+	out := make([]ast.Value, 0, len(ins))
+	for _, in := range ins {
+		if v, err := in.Value(); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
 }

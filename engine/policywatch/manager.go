@@ -126,8 +126,9 @@ func (m *Manager) Status() Status {
 	st := m.status
 	st.Files = append([]string(nil), st.Files...)
 	st.Problems = append([]policy.Problem(nil), st.Problems...)
-	if set := m.active.Load(); set != nil { // live: the oracle may switch the table off
-		st.NativeDecisions, st.NotNativeBecause = set.Native()
+	if set := m.active.Load(); set != nil {
+		ev := set.Evaluation()
+		st.Evaluation = &ev
 	}
 	return st
 }

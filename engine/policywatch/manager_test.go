@@ -5,8 +5,8 @@ import (
 	"errors"
 	"log/slog"
 
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -242,45 +242,20 @@ func TestConcurrentReadersDuringReloads(t *testing.T) {
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// TestStatusTellsWhetherDecisionsAreNative: the shipped policy is decided
-// from its native table; a policy of another shape by OPA alone, with the
-// reason in the status.
-func TestStatusTellsWhetherDecisionsAreNative(t *testing.T) {
-	shipped := map[string][]byte{}
-	entries, err := os.ReadDir(filepath.Join("..", "..", "policies"))
-	if err != nil {
+// TestStatusTellsHowDecisionsAreEvaluated: the status shows the input
+// paths the active policy reads and the rules folded once per revision.
+func TestStatusTellsHowDecisionsAreEvaluated(t *testing.T) {
+	dir := t.TempDir()
+	if err := policytest.WriteDir(dir, policytest.Minimal()); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join("..", "..", "policies", e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		shipped[e.Name()] = b
+	h := newHarness(t, dir)
+	h.start()
+	st := h.m.Status()
+	if st.Evaluation == nil || len(st.Evaluation.InputPaths) == 0 {
+		t.Fatalf("status without evaluation: %+v", st)
 	}
-	tests := []struct {
-		name       string
-		files      map[string][]byte
-		wantNative bool
-	}{
-		{"shipped policy", shipped, true},
-		{"another shape", policytest.Minimal(), false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if err := policytest.WriteDir(dir, tt.files); err != nil {
-				t.Fatal(err)
-			}
-			h := newHarness(t, dir)
-			h.start()
-			if h.m.Active() == nil {
-				t.Fatalf("not active: %+v", h.m.Status())
-			}
-			st := h.m.Status()
-			if st.NativeDecisions != tt.wantNative || (st.NotNativeBecause == "") == !tt.wantNative {
-				t.Errorf("nativeDecisions %v, notNativeBecause %q; want native %v", st.NativeDecisions, st.NotNativeBecause, tt.wantNative)
-			}
-		})
+	if !slices.Contains(st.Evaluation.FoldedRules, "data.scimd.roles") {
+		t.Errorf("folded rules %v, want data.scimd.roles among them", st.Evaluation.FoldedRules)
 	}
 }

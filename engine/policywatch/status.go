@@ -43,9 +43,7 @@ type Status struct {
 	RefusedRevision string `json:"refusedRevision,omitempty"`
 	// Problems locate the last refusal (file:line).
 	Problems []policy.Problem `json:"problems,omitempty"`
-	// NativeDecisions tells whether the active set decides teammates from
-	// its native decision table (see policy.Set.Native), and if not,
-	// NotNativeBecause says why.
-	NativeDecisions  bool   `json:"nativeDecisions"`
-	NotNativeBecause string `json:"notNativeBecause,omitempty"`
+	// Evaluation tells how OPA evaluates the active set's decisions (see
+	// policy.Set.Evaluation).
+	Evaluation *policy.Evaluation `json:"evaluation,omitempty"`
 }

@@ -9,7 +9,6 @@ type metrics struct {
 	pending      prometheus.Gauge
 	queueDepth   prometheus.Gauge
 	latency      prometheus.Histogram
-	native       prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,12 +27,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name:    "scimd_commit_to_applied_seconds",
 			Help:    "Latency from a durable SCIM commit to its role changes being durably applied.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
-		native: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "scimd_policy_native_decisions",
-			Help: "1 when the active policy's teammate decisions are made from its native decision table (checked against OPA), 0 when OPA makes them all."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.decisions, m.changes, m.policyErrors, m.pending, m.queueDepth, m.latency, m.native)
+		reg.MustRegister(m.decisions, m.changes, m.policyErrors, m.pending, m.queueDepth, m.latency)
 	}
 	return m
 }

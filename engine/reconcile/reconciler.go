@@ -292,10 +292,8 @@ func (r *Reconciler) process(ctx context.Context, batch []trigger) error {
 
 	// Which users, and which triggers touched each.
 	touched, full := touchedUsers(snap, batch)
-	native, why := set.Native()
 	if full {
-		r.log.Info("evaluating every teammate", "revision", set.Revision(), "teammates", len(touched),
-			"native", native, "notNativeBecause", why)
+		r.log.Info("evaluating every teammate", "revision", set.Revision(), "teammates", len(touched))
 	}
 
 	// Users held by an open pending change wait behind it.
@@ -315,11 +313,6 @@ func (r *Reconciler) process(ctx context.Context, batch []trigger) error {
 	}
 
 	evals := r.evaluate(ctx, set, snap, users, batch)
-	if native, _ = set.Native(); native { // the oracle may have switched it off
-		r.metrics.native.Set(1)
-	} else {
-		r.metrics.native.Set(0)
-	}
 
 	// The guard, per trigger. Counting teammates is a scan, so it is done
 	// only when some trigger demotes more than the absolute threshold.

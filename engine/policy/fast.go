@@ -1,0 +1,458 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/open-policy-agent/opa/v1/util"
+)
+
+// The evaluator decides data.scimd.teammate for one revision with OPA, and
+// makes that fast for any policy with OPA's own mechanisms, prepared once
+// per revision:
+//
+//   - partial evaluation of the query with input unknown
+//     (rego.PartialResult): what depends only on the policy and its data
+//     is evaluated once. OPA does not partially evaluate ordered rules
+//     (`else`); for a policy whose decision is one, the residual is the
+//     query itself, and the next point does the folding;
+//   - rules that do not depend on the input (complete rules without
+//     arguments, transitively free of input and `with`) are evaluated once
+//     and handed to every evaluation through OPA's virtual document cache
+//     (rego.EvalVirtualCache), so tables, exclusion lists and lowered
+//     names are not recomputed per teammate;
+//   - the input is projected to the paths the compiled policy can read
+//     (see projection), so large user records are not converted for
+//     nothing;
+//   - equal projected inputs are decided once per revision (a decision is
+//     a pure function of the revision and its input), in a bounded memo;
+//   - batches evaluate many teammates per OPA evaluation, over all cores.
+type evaluator struct {
+	single rego.PreparedEvalQuery // the residual query
+	batch  rego.PreparedEvalQuery // the residual for each element of input.batch
+	// residual is the residual query as text, and partial whether
+	// partial evaluation simplified anything.
+	residual string
+	partial  bool
+	// statics holds the values of the input-independent rules, read-only
+	// once built; staticRules names them.
+	statics     topdown.VirtualCache
+	staticRules []string
+	proj        *projection
+	memo        memo
+}
+
+// partialNamespace is where partial evaluation puts the residual; a
+// policy set using the package keeps its name apart (see newEvaluator).
+const partialNamespace = "scimd_residual"
+
+// newEvaluator prepares the fast decision path of a revision from its
+// production modules and store.
+//
+// probes are inputs on which the residual of partial evaluation and the
+// query are compared (see evalSteps).
+func newEvaluator(ctx context.Context, prod map[string]*ast.Module, store storage.Store, probes []ast.Value) (*evaluator, error) {
+	ns := partialNamespace
+	for usesPackage(prod, ns) {
+		ns += "_"
+	}
+	// The projection is found on the modules as they are once references
+	// are resolved (data.scimd.x for x) and before the compiler rewrites
+	// expressions into local variables, which would hide the constant
+	// paths of calls such as object.get(input.user, [k, "department"], "").
+	var resolved []*ast.Module // nil until the stage ran
+	c := newCompiler().WithStageAfter("ResolveRefs", ast.CompilerStageDefinition{
+		Name:       "ScimdInputPaths",
+		MetricName: "scimd_input_paths",
+		Stage: func(c *ast.Compiler) *ast.Error {
+			if resolved != nil {
+				return nil // partial evaluation compiles again: keep the first
+			}
+			resolved = make([]*ast.Module, 0, len(c.Modules))
+			for _, name := range sortedKeys(c.Modules) {
+				resolved = append(resolved, c.Modules[name].Copy())
+			}
+			return nil
+		},
+	})
+	if c.Compile(prod); c.Failed() {
+		return nil, c.Errors
+	}
+	e := &evaluator{}
+	// Input-independent rules, found before partial evaluation adds its
+	// modules to the compiler.
+	if err := e.foldStatics(ctx, c, store); err != nil {
+		return nil, err
+	}
+
+	prepareBatch := func(result string) (rego.PreparedEvalQuery, error) {
+		return rego.New(
+			rego.Query(`{i: d | some i, x in input.batch; d := `+result+` with input as x}`),
+			rego.Compiler(c),
+			rego.Store(store),
+			rego.GenerateJSON(asTerm),
+		).PrepareForEval(ctx)
+	}
+	var err error
+	if e.single, err = rego.New(rego.Query(QueryTeammate), rego.Compiler(c), rego.Store(store),
+		rego.GenerateJSON(asTerm)).PrepareForEval(ctx); err != nil {
+		return nil, fmt.Errorf("prepare %s: %w", QueryTeammate, err)
+	}
+	if e.batch, err = prepareBatch(QueryTeammate); err != nil {
+		return nil, fmt.Errorf("prepare %s for batches: %w", QueryTeammate, err)
+	}
+
+	pr, err := rego.New(
+		rego.Query(QueryTeammate),
+		rego.Compiler(c),
+		rego.Store(store),
+		rego.PartialNamespace(ns),
+		rego.Unknowns([]string{"input"}),
+	).PartialResult(ctx)
+	if err != nil {
+		// OPA refused to partially evaluate the policy (e.g., it would
+		// not be effective): the query is evaluated as it is.
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		e.residual = "not partially evaluated: " + err.Error()
+	} else {
+		var residual []string
+		for name, m := range c.Modules {
+			if strings.HasPrefix(name, "__partialresult__") || strings.HasPrefix(name, "__partialsupport__") {
+				for _, r := range m.Rules {
+					residual = append(residual, r.String())
+				}
+			}
+		}
+		slices.Sort(residual)
+		e.residual = strings.Join(residual, "\n")
+		if !isTrivialResidual(c, ns) {
+			// A residual can be larger than the query (one copy of a body
+			// per alternative): it is used only when it evaluates the
+			// probe inputs in fewer steps than the query.
+			single, err := pr.Rego(rego.GenerateJSON(asTerm)).PrepareForEval(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("prepare the residual of %s: %w", QueryTeammate, err)
+			}
+			rSteps, qSteps := evalSteps(ctx, single, probes), evalSteps(ctx, e.single, probes)
+			if rSteps < qSteps {
+				batch, err := prepareBatch("data." + ns + ".__result__")
+				if err != nil {
+					return nil, fmt.Errorf("prepare the residual of %s for batches: %w", QueryTeammate, err)
+				}
+				e.single, e.batch, e.partial = single, batch, true
+			}
+			e.residual += fmt.Sprintf("\n(%d evaluation steps on %d probe inputs, against %d for the query)", rSteps, len(probes), qSteps)
+		}
+	}
+
+	e.proj = projectionOf(resolved, nil, func(r ast.Ref) *ast.Term {
+		t, _ := e.statics.Get(r)
+		return t
+	})
+	return e, nil
+}
+
+// usesPackage reports whether a module's package is data.ns or below it.
+func usesPackage(mods map[string]*ast.Module, ns string) bool {
+	p := ast.MustParseRef("data." + ns)
+	for _, m := range mods {
+		if m.Package.Path.HasPrefix(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// isTrivialResidual reports whether partial evaluation left the query
+// as it was: one body `data.scimd.teammate = _` and no support rules.
+func isTrivialResidual(c *ast.Compiler, ns string) bool {
+	for name := range c.Modules {
+		if strings.HasPrefix(name, "__partialsupport__") {
+			return false
+		}
+	}
+	m := c.Modules["__partialresult__"+ns+"__"]
+	if m == nil || len(m.Rules) != 1 || len(m.Rules[0].Body) != 1 {
+		return false
+	}
+	body := m.Rules[0].Body[0]
+	return body.IsEquality() && body.Operand(0).Value.Compare(ast.MustParseRef(QueryTeammate)) == 0
+}
+
+// foldStatics evaluates every input-independent complete rule once and
+// records its value for the virtual document cache of each evaluation.
+// Such a rule has no arguments, a ground head, one value, and neither it
+// nor anything it depends on reads input or uses `with`. If any
+// production rule uses `with` on data, nothing is folded: a rule's value
+// could then differ inside that rule's evaluation.
+func (e *evaluator) foldStatics(ctx context.Context, c *ast.Compiler, store storage.Store) error {
+	e.statics = topdown.NewVirtualCache()
+	withData := false
+	for _, m := range c.Modules {
+		ast.WalkExprs(m, func(x *ast.Expr) bool {
+			for _, w := range x.With {
+				if w.Target.Value.(ast.Ref).HasPrefix(ast.DefaultRootRef) {
+					withData = true
+				}
+			}
+			return withData
+		})
+	}
+	if withData {
+		return nil
+	}
+	dependent := map[util.T]bool{} // rule → reads input (transitively)
+	var dep func(r *ast.Rule) bool
+	dep = func(r *ast.Rule) bool {
+		if d, ok := dependent[r]; ok {
+			return d
+		}
+		dependent[r] = true // cycles are compile errors; stay safe anyway
+		d := readsInput(r)
+		for x := range c.Graph.Dependencies(r) {
+			if d {
+				break
+			}
+			d = dep(x.(*ast.Rule))
+		}
+		dependent[r] = d
+		return d
+	}
+	byPath := map[string][]*ast.Rule{}
+	var paths []ast.Ref
+	for _, name := range sortedKeys(c.Modules) {
+		for _, r := range c.Modules[name].Rules {
+			p := r.Ref().GroundPrefix()
+			if len(p) != len(r.Ref()) {
+				continue
+			}
+			key := r.Path().String()
+			if byPath[key] == nil {
+				paths = append(paths, r.Path())
+			}
+			byPath[key] = append(byPath[key], r)
+		}
+	}
+	for _, path := range paths {
+		rules := byPath[path.String()]
+		ok := true
+		for _, r := range rules {
+			if len(r.Head.Args) > 0 || r.Head.RuleKind() != ast.SingleValue || len(r.Ref().GroundPrefix()) != len(r.Ref()) || dep(r) {
+				ok = false
+				break
+			}
+		}
+		// Another rule below this path (a.b := 1 and a.b.c := 2) makes
+		// the path a tree; leave it to evaluation.
+		if !ok || len(c.GetRulesWithPrefix(path)) != len(rules) {
+			continue
+		}
+		pq, err := rego.New(rego.ParsedQuery(ast.NewBody(ast.NewExpr(ast.NewTerm(path)))), rego.Compiler(c), rego.Store(store),
+			rego.GenerateJSON(asTerm)).PrepareForEval(ctx)
+		if err != nil {
+			continue
+		}
+		rs, err := pq.Eval(ctx, rego.EvalParsedInput(ast.NewObject()))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			continue // evaluation reports the error where the rule is used
+		}
+		if len(rs) == 0 {
+			e.statics.Put(path, nil) // undefined
+		} else {
+			e.statics.Put(path, rs[0].Expressions[0].Value.(*ast.Term))
+		}
+		e.staticRules = append(e.staticRules, path.String())
+	}
+	return nil
+}
+
+// readsInput reports whether rule r (with its else branches) refers to
+// input or uses `with`.
+func readsInput(r *ast.Rule) bool {
+	found := false
+	ast.NewGenericVisitor(func(x any) bool {
+		switch x := x.(type) {
+		case *ast.Expr:
+			if len(x.With) > 0 {
+				found = true
+			}
+		case ast.Var:
+			if x.Equal(inputVar) {
+				found = true
+			}
+		case ast.Ref:
+			if x.HasPrefix(ast.InputRootRef) {
+				found = true
+			}
+		}
+		return found
+	}).Walk(r)
+	return found
+}
+
+// stepCounter is a query tracer that counts evaluation events.
+type stepCounter struct{ n int }
+
+func (c *stepCounter) Enabled() bool               { return true }
+func (c *stepCounter) TraceEvent(topdown.Event)    { c.n++ }
+func (c *stepCounter) Config() topdown.TraceConfig { return topdown.TraceConfig{} }
+
+// evalSteps is how many evaluation events q takes on the probe inputs: a
+// measure of its cost that does not depend on the machine's load.
+func evalSteps(ctx context.Context, q rego.PreparedEvalQuery, probes []ast.Value) int {
+	c := &stepCounter{}
+	for _, in := range probes {
+		_, _ = q.Eval(ctx, rego.EvalParsedInput(in), rego.EvalQueryTracer(c))
+	}
+	return c.n
+}
+
+// seededCache is OPA's virtual document cache for one evaluation, which
+// answers first from the revision's folded static rules.
+type seededCache struct {
+	static topdown.VirtualCache
+	topdown.VirtualCache
+}
+
+func (c *seededCache) Get(ref ast.Ref) (*ast.Term, bool) {
+	if v, undefined := c.static.Get(ref); v != nil || undefined {
+		return v, undefined
+	}
+	return c.VirtualCache.Get(ref)
+}
+
+func (e *evaluator) cache() topdown.VirtualCache {
+	return &seededCache{static: e.statics, VirtualCache: topdown.NewVirtualCache()}
+}
+
+// eval decides one projected input.
+func (e *evaluator) eval(ctx context.Context, input ast.Value) (rego.ResultSet, error) {
+	return e.single.Eval(ctx, rego.EvalParsedInput(input), rego.EvalVirtualCache(e.cache()))
+}
+
+// evalBatch decides inputs in one evaluation: an object from index to
+// decision.
+func (e *evaluator) evalBatch(ctx context.Context, inputs []*ast.Term) (ast.Object, error) {
+	rs, err := e.batch.Eval(ctx,
+		rego.EvalParsedInput(ast.NewObject([2]*ast.Term{keyBatch, ast.ArrayTerm(inputs...)})),
+		rego.EvalVirtualCache(e.cache()))
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) != 1 {
+		return nil, fmt.Errorf("batch: %d results", len(rs))
+	}
+	obj, ok := rs[0].Expressions[0].Value.(*ast.Term).Value.(ast.Object)
+	if !ok {
+		return nil, fmt.Errorf("batch: not an object")
+	}
+	return obj, nil
+}
+
+// memo remembers decisions by projected input, for one revision. It is
+// bounded: a full shard starts over.
+type memo struct {
+	shards [memoShards]memoShard
+	off    bool
+}
+
+const (
+	memoShards     = 64
+	memoShardLimit = 256 // entries per shard: 16,384 in all
+)
+
+type memoShard struct {
+	mu sync.Mutex
+	m  map[int][]memoEntry
+	n  int
+}
+
+type memoEntry struct {
+	input ast.Value
+	d     Decision // Excluded, Access, Role, Reasons
+}
+
+func (m *memo) shard(h int) *memoShard {
+	return &m.shards[uint(h)%memoShards]
+}
+
+// get returns the decision remembered for input (hash h), without
+// revision and id.
+func (m *memo) get(h int, input ast.Value) (Decision, bool) {
+	if m.off {
+		return Decision{}, false
+	}
+	s := m.shard(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, en := range s.m[h] {
+		if en.input.Compare(input) == 0 {
+			d := en.d
+			d.Reasons = slices.Clone(d.Reasons)
+			return d, true
+		}
+	}
+	return Decision{}, false
+}
+
+func (m *memo) put(h int, input ast.Value, d Decision) {
+	if m.off {
+		return
+	}
+	s := m.shard(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil || s.n >= memoShardLimit {
+		s.m, s.n = map[int][]memoEntry{}, 0
+	}
+	d.Revision, d.DecisionID = "", ""
+	d.Reasons = slices.Clone(d.Reasons)
+	s.m[h] = append(s.m[h], memoEntry{input: input, d: d})
+	s.n++
+}
+
+// forget empties the memo.
+func (m *memo) forget() {
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		s.m, s.n = nil, 0
+		s.mu.Unlock()
+	}
+}
+
+// Evaluation describes how a set's teammate decisions are evaluated: by
+// OPA always, through the fast path prepared for the revision.
+type Evaluation struct {
+	// PartialEvaluation tells whether decisions evaluate the residual of
+	// partial evaluation (used only when it takes fewer steps than the
+	// query on probe inputs) rather than the query as written.
+	PartialEvaluation bool `json:"partialEvaluation"`
+	// FoldedRules are the input-independent rules evaluated once per
+	// revision.
+	FoldedRules []string `json:"foldedRules"`
+	// InputPaths are the input paths the policy can read; "input" when it
+	// reads the input as a whole.
+	InputPaths []string `json:"inputPaths"`
+}
+
+// Evaluation describes how s decides teammates.
+func (s *Set) Evaluation() Evaluation {
+	return Evaluation{
+		PartialEvaluation: s.fast.partial,
+		FoldedRules:       slices.Clone(s.fast.staticRules),
+		InputPaths:        strings.Fields(s.fast.proj.String()),
+	}
+}
