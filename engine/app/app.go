@@ -104,6 +104,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		lock.Release()
 		return nil, err
 	}
+	if m := backend.Migrated; m != nil {
+		log.Info("store migrated to a new schema version", "from", m.From, "to", m.To, "backup", m.Backup)
+	}
 	started := time.Now()
 	st, err := store.Open(ctx, store.Options{Backend: backend, Logger: log, Registerer: reg, Records: records()})
 	if err != nil {

@@ -5,7 +5,9 @@ package sqlite
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,7 +32,15 @@ type Backend struct {
 	path   string
 	// Statements of Commit, prepared once on the writer's one connection.
 	upsert, del, audit, feed *sql.Stmt
+	epoch                    string
+	// Migrated is set when Open migrated an older database.
+	Migrated *Migration
 }
+
+// FeedEpoch names this database's feed: it changes when the database is
+// replaced by a restored backup, so that a consumer's cursor from before
+// can be told apart from one of the same number after.
+func (b *Backend) FeedEpoch() string { return b.epoch }
 
 var _ store.Backend = (*Backend)(nil)
 
@@ -67,25 +77,120 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z"
 // formatTime is t as the audit table stores it.
 func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
-// schemaVersion is the PRAGMA user_version of a database whose audit times
-// are in timeLayout; 0 is a database written before that.
-const schemaVersion = 1
+// SchemaVersion is the PRAGMA user_version this scimd writes:
+//
+//	0  written before versions were recorded (audit times with trailing
+//	   zeros trimmed)
+//	1  audit times in timeLayout
+//	2  a meta table holding the feed epoch
+//
+// Open migrates older databases forward, after copying them aside, and
+// refuses newer ones.
+const SchemaVersion = 2
 
-// migrate brings a database of an older schemaVersion up to date, in one
-// transaction.
-func migrate(ctx context.Context, db *sql.DB) error {
-	var version int
+// migrations[v] brings a database from version v to v+1 inside the
+// migration's transaction. Each step tolerates finding its work done.
+var migrations = []func(ctx context.Context, tx *sql.Tx) error{
+	0: migrateAuditTimes,
+	1: migrateFeedEpoch,
+}
+
+// ErrNewerSchema is returned by Open for a database written by a newer
+// scimd.
+var ErrNewerSchema = errors.New("database written by a newer scimd")
+
+// Migration describes what Open did to bring an older database up to date.
+type Migration struct {
+	From, To int
+	// Backup is the copy of the database taken before migrating.
+	Backup string
+}
+
+// schemaState reads the database's version and whether it holds any table
+// yet (a new database is created at SchemaVersion, not migrated).
+func schemaState(ctx context.Context, db *sql.DB) (version int, empty bool, err error) {
 	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
+		return 0, false, fmt.Errorf("read schema version: %w", err)
 	}
-	if version >= schemaVersion {
-		return nil
+	var tables int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table'`).Scan(&tables); err != nil {
+		return 0, false, fmt.Errorf("read schema: %w", err)
 	}
+	return version, tables == 0, nil
+}
+
+// upgrade creates or migrates the schema. An existing database of an older
+// version is first copied (VACUUM INTO, a consistent copy) next to itself,
+// then migrated step by step in one transaction.
+func upgrade(ctx context.Context, db *sql.DB, path string) (*Migration, error) {
+	version, empty, err := schemaState(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if version > SchemaVersion {
+		return nil, fmt.Errorf("%w: %s has schema version %d and this scimd understands up to %d; run the newer scimd, or restore a backup taken before the upgrade", ErrNewerSchema, path, version, SchemaVersion)
+	}
+	if empty {
+		version = SchemaVersion
+	}
+	if version == SchemaVersion {
+		if _, err := db.ExecContext(ctx, schemaSQL); err != nil {
+			return nil, fmt.Errorf("create schema: %w", err)
+		}
+		if err := inTx(ctx, db, func(tx *sql.Tx) error {
+			if err := migrateFeedEpoch(ctx, tx); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, SchemaVersion))
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("initialise schema: %w", err)
+		}
+		return nil, nil
+	}
+	m := &Migration{From: version, To: SchemaVersion,
+		Backup: fmt.Sprintf("%s.schema-v%d-%s.backup", path, version, time.Now().UTC().Format("20060102T150405Z"))}
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, m.Backup); err != nil {
+		return nil, fmt.Errorf("back up %s before migrating it to schema version %d: %w", path, SchemaVersion, err)
+	}
+	if err := os.Chmod(m.Backup, 0o600); err != nil {
+		return nil, fmt.Errorf("restrict %s: %w", m.Backup, err)
+	}
+	if _, err := db.ExecContext(ctx, schemaSQL); err != nil {
+		return nil, fmt.Errorf("create schema: %w", err)
+	}
+	err = inTx(ctx, db, func(tx *sql.Tx) error {
+		for v := version; v < SchemaVersion; v++ {
+			if err := migrations[v](ctx, tx); err != nil {
+				return fmt.Errorf("schema version %d to %d: %w", v, v+1, err)
+			}
+		}
+		_, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, SchemaVersion))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("migrate (the copy taken before is %s): %w", m.Backup, err)
+	}
+	return m, nil
+}
+
+func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin migration: %w", err)
+		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// migrateAuditTimes (0 → 1) rewrites audit times in timeLayout.
+func migrateAuditTimes(ctx context.Context, tx *sql.Tx) error {
 	rows, err := tx.QueryContext(ctx, `SELECT seq, time FROM audit WHERE length(time) != ?`, len(timeLayout))
 	if err != nil {
 		return fmt.Errorf("read audit times: %w", err)
@@ -118,13 +223,28 @@ func migrate(ctx context.Context, db *sql.DB) error {
 			return fmt.Errorf("rewrite time of audit event %d: %w", f.seq, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
-		return fmt.Errorf("set schema version: %w", err)
+	return nil
+}
+
+// migrateFeedEpoch (1 → 2) adds the meta table and gives the feed its
+// first epoch.
+func migrateFeedEpoch(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID`); err != nil {
+		return fmt.Errorf("create meta table: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit migration: %w", err)
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value) VALUES ('feed_epoch', ?)`, NewEpoch()); err != nil {
+		return fmt.Errorf("set feed epoch: %w", err)
 	}
 	return nil
+}
+
+// NewEpoch returns a fresh random feed epoch.
+func NewEpoch() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b[:])
 }
 
 // Open opens (creating if needed) the database in dir.
@@ -149,13 +269,10 @@ func open(ctx context.Context, dir, synchronous string) (*Backend, error) {
 	}
 	writer.SetMaxOpenConns(1)
 	writer.SetConnMaxIdleTime(0)
-	if _, err := writer.ExecContext(ctx, schemaSQL); err != nil {
+	migrated, err := upgrade(ctx, writer, path)
+	if err != nil {
 		writer.Close()
-		return nil, fmt.Errorf("sqlite: create schema in %s: %w", path, err)
-	}
-	if err := migrate(ctx, writer); err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
 	}
 	reader, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
 	if err != nil {
@@ -163,7 +280,11 @@ func open(ctx context.Context, dir, synchronous string) (*Backend, error) {
 		return nil, fmt.Errorf("sqlite: open reader %s: %w", path, err)
 	}
 	reader.SetMaxOpenConns(4)
-	b := &Backend{writer: writer, reader: reader, path: path}
+	b := &Backend{writer: writer, reader: reader, path: path, Migrated: migrated}
+	if err := writer.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'feed_epoch'`).Scan(&b.epoch); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("sqlite: read feed epoch of %s: %w", path, err)
+	}
 	for _, st := range []struct {
 		stmt **sql.Stmt
 		sql  string

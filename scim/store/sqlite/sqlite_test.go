@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +114,95 @@ func TestMigrateAuditTimes(t *testing.T) {
 		if fmt.Sprint(got) != c.want {
 			t.Errorf("events from %s to %s after migration = %v, want %s", c.since.Format(time.RFC3339Nano), c.until.Format(time.RFC3339Nano), got, c.want)
 		}
+	}
+}
+
+func userVersion(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v int
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func setUserVersion(t *testing.T, path string, v int) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, v)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSchemaVersions: a new database starts at SchemaVersion without a
+// backup; an older one is copied aside and migrated, keeping its feed
+// epoch across later opens; a newer one is refused and left as it was.
+func TestSchemaVersions(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, sqlite.FileName)
+	b, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := b.FeedEpoch()
+	if b.Migrated != nil || len(epoch) != 16 {
+		t.Fatalf("new database: Migrated = %+v, epoch %q", b.Migrated, epoch)
+	}
+	b.Close()
+	if v := userVersion(t, path); v != sqlite.SchemaVersion {
+		t.Fatalf("new database at version %d, want %d", v, sqlite.SchemaVersion)
+	}
+	b, err = sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Migrated != nil || b.FeedEpoch() != epoch {
+		t.Fatalf("reopen: Migrated = %+v, epoch %q, want %q", b.Migrated, b.FeedEpoch(), epoch)
+	}
+	b.Close()
+
+	// Version 1 (no meta table): backed up, then migrated.
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DROP TABLE meta; PRAGMA user_version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	b, err = sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := b.Migrated
+	if m == nil || m.From != 1 || m.To != sqlite.SchemaVersion || b.FeedEpoch() == "" || b.FeedEpoch() == epoch {
+		t.Fatalf("migration from 1: %+v, epoch %q", m, b.FeedEpoch())
+	}
+	b.Close()
+	if v := userVersion(t, m.Backup); v != 1 {
+		t.Errorf("the backup %s is at version %d, want the version before migrating (1)", m.Backup, v)
+	}
+	if info, err := os.Stat(m.Backup); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("backup %s: %v %v", m.Backup, info, err)
+	}
+
+	// A newer version: refused with a message, file untouched.
+	setUserVersion(t, path, sqlite.SchemaVersion+1)
+	_, err = sqlite.Open(ctx, dir)
+	if !errors.Is(err, sqlite.ErrNewerSchema) || !strings.Contains(err.Error(), fmt.Sprintf("schema version %d", sqlite.SchemaVersion+1)) {
+		t.Fatalf("open of a newer database: %v", err)
+	}
+	if v := userVersion(t, path); v != sqlite.SchemaVersion+1 {
+		t.Errorf("refused database changed to version %d", v)
 	}
 }
