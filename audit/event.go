@@ -18,6 +18,16 @@ import (
 	"time"
 )
 
+// Access events: token lifecycle beyond creation and revocation, and
+// requests refused for want of a scope.
+const (
+	TypeTokenRotated = "token.rotated"
+	TypeTokenExpired = "token.expired"
+	// TypeAccessDenied is a request refused with 403: its token lacks the
+	// scope the route needs.
+	TypeAccessDenied = "access.denied"
+)
+
 // Event types. The type names are stable: queries, exports and SIEM rules
 // depend on them (see docs/audit.md).
 const (

@@ -412,7 +412,7 @@ func newAuditShowCmd(serverAddr, token *string) *cobra.Command {
 				return err
 			}
 			if status != http.StatusOK {
-				return apiError(status, body)
+				return c.apiError(status, body)
 			}
 			return writeIndented(cmd.OutOrStdout(), body)
 		},

@@ -45,7 +45,7 @@ changes are applied) or rejects it (the teammates keep their state).`,
 				return err
 			}
 			if status != http.StatusOK {
-				return apiError(status, body)
+				return c.apiError(status, body)
 			}
 			if format == formatJSON {
 				return writeIndented(cmd.OutOrStdout(), body)

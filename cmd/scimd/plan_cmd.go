@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -141,7 +140,7 @@ func runPlan(ctx context.Context, c *adminClient, dir, format string, w io.Write
 		}
 		return &exitError{code: review.ExitError, err: refusalError(&ref, display)}
 	default:
-		return fmt.Errorf("plan: POST /api/v1/plan: %s", apiError(status, body))
+		return fmt.Errorf("plan: POST /api/v1/plan: %s", c.apiError(status, body))
 	}
 }
 
@@ -213,7 +212,7 @@ func (c *adminClient) call(ctx context.Context, method, path string, in any) (in
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
+		return 0, nil, c.transportError(method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
@@ -223,8 +222,9 @@ func (c *adminClient) call(ctx context.Context, method, path string, in any) (in
 	return resp.StatusCode, raw, nil
 }
 
-// apiError is the message of a non-2xx admin API answer.
-func apiError(status int, body []byte) error {
+// apiError is the message of a non-2xx admin API answer, naming the
+// server that gave it.
+func (c *adminClient) apiError(status int, body []byte) error {
 	var e struct {
 		Detail string `json:"detail"`
 		Error  string `json:"error"`
@@ -237,5 +237,5 @@ func apiError(status int, body []byte) error {
 	if msg == "" {
 		msg = strings.TrimSpace(string(body))
 	}
-	return errors.New(http.StatusText(status) + ": " + msg)
+	return c.apiErrorMessage(status, msg)
 }

@@ -42,7 +42,7 @@ spreadsheet, or JSON.`,
 				return err
 			}
 			if status != http.StatusOK {
-				return fmt.Errorf("report: %w", apiError(status, body))
+				return fmt.Errorf("report: %w", c.apiError(status, body))
 			}
 			w := cmd.OutOrStdout()
 			if out != "" {

@@ -84,7 +84,7 @@ provider's request, a policy activation, a manual change, an approval).`,
 				return err
 			}
 			if status != http.StatusOK {
-				return fmt.Errorf("teammate %s: %w", args[0], apiError(status, body))
+				return fmt.Errorf("teammate %s: %w", args[0], c.apiError(status, body))
 			}
 			if format == formatJSON {
 				return writeIndented(cmd.OutOrStdout(), body)
@@ -127,7 +127,7 @@ provider's request, a policy activation, a manual change, an approval).`,
 				return err
 			}
 			if status != http.StatusOK {
-				return apiError(status, body)
+				return c.apiError(status, body)
 			}
 			if listFormat == formatJSON {
 				return writeIndented(cmd.OutOrStdout(), body)

@@ -32,7 +32,8 @@ type Options struct {
 	Store      *store.Store
 	Reconciler *reconcile.Reconciler
 	Policy     PolicyStatus
-	// RequireAdmin wraps handlers with admin-token authentication.
+	// RequireAdmin wraps handlers with authentication and the check of
+	// the route's scope (RouteScope).
 	RequireAdmin func(http.Handler) http.Handler
 }
 

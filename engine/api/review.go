@@ -33,7 +33,8 @@ type ReviewOptions struct {
 	Candidate func(ctx context.Context, files map[string][]byte) (*policy.Set, error)
 	// Active returns the active policy set, nil while none is.
 	Active func() *policy.Set
-	// RequireAdmin wraps handlers with admin-token authentication.
+	// RequireAdmin wraps handlers with authentication and the check of
+	// the route's scope (RouteScope).
 	RequireAdmin func(http.Handler) http.Handler
 	// MaxPlanBytes bounds a plan request body (0: DefaultMaxPlanBytes).
 	MaxPlanBytes int64

@@ -53,6 +53,9 @@ type Config struct {
 	// AuditVerifyInterval is how often the audit chain is verified in the
 	// background (0: DefaultAuditVerifyInterval; negative: never).
 	AuditVerifyInterval time.Duration
+	// TokenSweep is how often token expiry is audited and last-used
+	// times are stored (default one minute).
+	TokenSweep time.Duration
 }
 
 // App is a running scimd.
@@ -65,6 +68,8 @@ type App struct {
 	// Handler serves everything: /scim/v2, /api/v1, /healthz, /readyz,
 	// /metrics.
 	Handler http.Handler
+	// Router holds every route behind Handler (route listings and tests).
+	Router *mux.Router
 	// GeneratedAdminToken is set when Open generated the admin token (first
 	// start without AdminToken): print it once.
 	GeneratedAdminToken string
@@ -156,10 +161,11 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxResults: cfg.MaxResults, ExternalURL: cfg.ExternalURL,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 	})
+	a.startTokenSweep(cfg.TokenSweep)
 	router := mux.NewRouter()
 	a.SCIM.Register(router)
 	api.New(api.Options{Store: st, Reconciler: rec, Policy: policyStatus{a.Policies},
-		RequireAdmin: func(h http.Handler) http.Handler { return a.SCIM.RequireToken(store.TokenRoleAdmin, h) },
+		RequireAdmin: a.requireScope,
 	}).Register(router)
 	a.registerReview(router)
 	if err := a.startDelivery(router, cfg.Delivery); err != nil {
@@ -170,6 +176,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	router.HandleFunc("/readyz", a.ready)
 	router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	a.startAuditVerifier(cfg.AuditVerifyInterval)
+	a.Router = router
 	a.Handler = server.CanonicalPaths(router)
 	return a, nil
 }
@@ -186,6 +193,44 @@ func (a *App) healthy(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+}
+
+// startTokenSweep runs the SCIM server's token sweep every interval and
+// once more on Close, so last-used times survive a restart.
+func (a *App) startTokenSweep(interval time.Duration) {
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				if err := a.SCIM.SweepTokens(ctx); err != nil && ctx.Err() == nil {
+					a.log.Warn("token sweep", "err", err)
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	a.stops = append(a.stops, func() {
+		cancel()
+		<-done
+		if err := a.SCIM.SweepTokens(context.Background()); err != nil {
+			a.log.Warn("token sweep on close", "err", err)
+		}
+	})
+}
+
+// requireScope authenticates admin API requests and admits those whose
+// token holds the scope of the matched route (api.ScopeFor).
+func (a *App) requireScope(h http.Handler) http.Handler {
+	return a.SCIM.RequireRouteScope(api.RouteScope, h)
 }
 
 func (a *App) ready(w http.ResponseWriter, _ *http.Request) {

@@ -2,7 +2,6 @@ package app
 
 import (
 	"maps"
-	"net/http"
 
 	"github.com/gorilla/mux"
 
@@ -27,7 +26,7 @@ func records() map[string]store.RecordDecoder {
 func (a *App) startDelivery(r *mux.Router, cfg DeliveryConfig) error {
 	svc, err := delivery.New(delivery.Options{
 		Store: a.Store, Config: cfg, Logger: a.log, Registerer: a.metrics,
-		RequireAdmin: func(h http.Handler) http.Handler { return a.SCIM.RequireToken(store.TokenRoleAdmin, h) },
+		RequireAdmin: a.requireScope,
 	})
 	if err != nil {
 		return err

@@ -918,8 +918,8 @@ func TestBadWebhookRegistrations(t *testing.T) {
 			t.Errorf("%s %s = %d %s, want 404", c.method, c.path, status, body)
 		}
 	}
-	if status, _ := e.do(http.MethodPost, e.srv.URL+"/api/v1/webhooks", e.token, map[string]any{"url": "https://x.example.com", "secret": testSecret}); status != http.StatusUnauthorized {
-		t.Errorf("registration with a SCIM token = %d, want 401", status)
+	if status, _ := e.do(http.MethodPost, e.srv.URL+"/api/v1/webhooks", e.token, map[string]any{"url": "https://x.example.com", "secret": testSecret}); status != http.StatusForbidden {
+		t.Errorf("registration with a SCIM token = %d, want 403", status)
 	}
 	e.mustDo(http.MethodDelete, e.srv.URL+"/api/v1/webhooks/"+ok.ID, adminToken, nil, http.StatusNoContent)
 	created, deleted := e.audit("type=webhook.created"), e.audit("type=webhook.deleted")

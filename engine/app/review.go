@@ -1,12 +1,9 @@
 package app
 
 import (
-	"net/http"
-
 	"github.com/gorilla/mux"
 
 	"github.com/scimd/scimd/engine/api"
-	"github.com/scimd/scimd/scim/store"
 )
 
 // registerReview mounts the review-workflow endpoints: policy plans
@@ -16,12 +13,10 @@ import (
 // reconciler against live state; it applies nothing.
 func (a *App) registerReview(r *mux.Router) {
 	api.NewReview(api.ReviewOptions{
-		Store:      a.Store,
-		Reconciler: a.Reconciler,
-		Candidate:  a.Policies.Candidate,
-		Active:     a.Policies.Active,
-		RequireAdmin: func(h http.Handler) http.Handler {
-			return a.SCIM.RequireToken(store.TokenRoleAdmin, h)
-		},
+		Store:        a.Store,
+		Reconciler:   a.Reconciler,
+		Candidate:    a.Policies.Candidate,
+		Active:       a.Policies.Active,
+		RequireAdmin: a.requireScope,
 	}).Register(r)
 }

@@ -222,7 +222,7 @@ func TestPlanAgainstLiveState(t *testing.T) {
 				t.Errorf("POST %v = %d %s, want 400", body, status, b)
 			}
 		}
-		if status, _ := e.do(http.MethodPost, e.srv.URL+"/api/v1/plan", e.token, review.PlanRequest{Files: e.liveFiles()}); status != http.StatusUnauthorized {
+		if status, _ := e.do(http.MethodPost, e.srv.URL+"/api/v1/plan", e.token, review.PlanRequest{Files: e.liveFiles()}); status != http.StatusForbidden {
 			t.Errorf("a SCIM token may plan: %d", status)
 		}
 	})

@@ -69,7 +69,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the delivery metrics when not nil.
 	Registerer prometheus.Registerer
-	// RequireAdmin wraps every handler with admin authentication.
+	// RequireAdmin wraps every handler with authentication and the check
+	// of the route's scope.
 	// Required.
 	RequireAdmin func(http.Handler) http.Handler
 	// Client sends the webhooks (default: an HTTP client that does not

@@ -33,6 +33,15 @@ func DescribeFor(e audit.Event, subject string) string {
 		return "created token " + name
 	case audit.TypeTokenRevoked:
 		return "revoked token " + name
+	case audit.TypeTokenRotated:
+		return fmt.Sprintf("rotated token %s (previous secret valid %v more)", name, e.Details["grace"])
+	case audit.TypeTokenExpired:
+		if e.Details["previousSecret"] == true {
+			return "previous secret of token " + name + " expired"
+		}
+		return "token " + name + " expired"
+	case audit.TypeAccessDenied:
+		return fmt.Sprintf("refused %s: the token lacks the %v scope", e.Target.ID, e.Details["scope"])
 	case audit.TypePolicyActivated:
 		if from := changeString(e, true); from != "" {
 			return fmt.Sprintf("activated policy %s (was %s)", e.Target.ID, from)

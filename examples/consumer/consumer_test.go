@@ -63,6 +63,7 @@ type server struct {
 	app  *app.App
 	base string
 	scim string // SCIM token
+	read string // read-scoped token: all the consumer needs
 }
 
 func startServer(t *testing.T) *server {
@@ -81,6 +82,8 @@ func startServer(t *testing.T) *server {
 	var tok struct{ Token string }
 	s.json(http.MethodPost, "/api/v1/tokens", adminToken, map[string]string{"name": "idp"}, &tok)
 	s.scim = tok.Token
+	s.json(http.MethodPost, "/api/v1/tokens", adminToken, map[string]any{"name": "consumer", "scopes": []string{"read"}}, &tok)
+	s.read = tok.Token
 	return s
 }
 
@@ -170,7 +173,7 @@ func (s *server) directory() State {
 	if err := s.app.Reconciler.WaitIdle(ctx); err != nil {
 		s.t.Fatal(err)
 	}
-	st, err := (&Client{Server: s.base, Token: adminToken}).Snapshot(ctx)
+	st, err := (&Client{Server: s.base, Token: s.read}).Snapshot(ctx)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -214,7 +217,7 @@ func TestFollowResumesFromItsStateFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "teammates.json")
-	client := &Client{Server: s.base, Token: adminToken}
+	client := &Client{Server: s.base, Token: s.read}
 
 	var mu sync.Mutex
 	var seen uint64
@@ -285,7 +288,7 @@ func TestReceiverKeepsTheTableFromWebhooks(t *testing.T) {
 	defer hook.Close()
 	mu.Lock()
 	s.json(http.MethodPost, "/api/v1/webhooks", adminToken, map[string]any{"url": hook.URL, "secret": secret}, nil)
-	client := &Client{Server: s.base, Token: adminToken}
+	client := &Client{Server: s.base, Token: s.read}
 	var err error
 	rc, err = NewReceiver(secret, path, func() (*State, error) { return client.Snapshot(context.Background()) })
 	mu.Unlock()

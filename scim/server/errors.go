@@ -24,6 +24,8 @@ type Error struct {
 	Status   int
 	ScimType string
 	Detail   string
+	// expired marks a 401 for an expired token (RFC 6750 invalid_token).
+	expired bool
 }
 
 func (e *Error) Error() string {
@@ -95,7 +97,11 @@ func writeError(w http.ResponseWriter, e *Error) {
 		body["scimType"] = e.ScimType
 	}
 	if e.Status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="scimd"`)
+		if e.expired {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="scimd", error="invalid_token", error_description="the token expired"`)
+		} else {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="scimd"`)
+		}
 	}
 	if e.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", retryAfterUnavailable)

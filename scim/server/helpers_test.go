@@ -34,6 +34,7 @@ type testServer struct {
 	URL     string // origin, e.g. http://127.0.0.1:1234
 	Base    string // SCIM base URL (URL + /scim/v2)
 	Store   *store.Store
+	Server  *server.Server
 	Handler http.Handler
 	Admin   string // admin token secret
 	Token   string // SCIM token secret, named scimTokenName
@@ -90,8 +91,9 @@ func newInProcessServer(t testing.TB, opts ...func(*server.Options)) *testServer
 		f(&o)
 	}
 	router := mux.NewRouter()
-	server.New(o).Register(router)
-	return &testServer{t: t, Store: st, Handler: server.CanonicalPaths(router), Admin: admin, Token: tok,
+	srv := server.New(o)
+	srv.Register(router)
+	return &testServer{t: t, Store: st, Server: srv, Handler: server.CanonicalPaths(router), Admin: admin, Token: tok,
 		Base: "http://example.test" + server.BasePath}
 }
 

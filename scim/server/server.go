@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +42,8 @@ type Options struct {
 	// (0: unlimited); RateBurst the burst above it.
 	RateLimit float64
 	RateBurst int
+	// Now is the clock of token expiry (tests); default time.Now.
+	Now func() time.Time
 }
 
 // Server serves the SCIM API.
@@ -53,6 +56,8 @@ type Server struct {
 	patcher    *patch.Patcher
 	limiter    *tokenLimiter
 	metrics    *httpMetrics
+	now        func() time.Time
+	used       lastUsed
 }
 
 // New returns a Server.
@@ -73,6 +78,10 @@ func New(opts Options) *Server {
 	}
 	if s.maxResults <= 0 {
 		s.maxResults = 1000
+	}
+	s.now = opts.Now
+	if s.now == nil {
+		s.now = time.Now
 	}
 	s.patcher = newPatcher()
 	s.limiter = newTokenLimiter(opts.RateLimit, opts.RateBurst)
@@ -123,9 +132,10 @@ func (s *Server) Register(r *mux.Router) {
 
 	api := r.PathPrefix("/api/v1").Subrouter()
 	api.Use(s.instrument)
-	api.Handle("/tokens", s.RequireToken(store.TokenRoleAdmin, http.HandlerFunc(s.createToken))).Methods(http.MethodPost)
-	api.Handle("/tokens", s.RequireToken(store.TokenRoleAdmin, http.HandlerFunc(s.listTokens))).Methods(http.MethodGet)
-	api.Handle("/tokens/{name}", s.RequireToken(store.TokenRoleAdmin, http.HandlerFunc(s.revokeToken))).Methods(http.MethodDelete)
+	api.Handle("/tokens", s.RequireToken(ScopeAdmin, http.HandlerFunc(s.createToken))).Methods(http.MethodPost)
+	api.Handle("/tokens", s.RequireToken(ScopeAdmin, http.HandlerFunc(s.listTokens))).Methods(http.MethodGet)
+	api.Handle("/tokens/{name}", s.RequireToken(ScopeAdmin, http.HandlerFunc(s.revokeToken))).Methods(http.MethodDelete)
+	api.Handle("/tokens/{name}/rotate", s.RequireToken(ScopeAdmin, http.HandlerFunc(s.rotateToken))).Methods(http.MethodPost)
 }
 
 // CanonicalPaths rewrites the SCIM endpoint names in a request path to
@@ -156,7 +166,7 @@ func CanonicalPaths(next http.Handler) http.Handler {
 // scimAuth authenticates SCIM tokens, applies the per-token rate limit and
 // assigns a request id.
 func (s *Server) scimAuth(next http.Handler) http.Handler {
-	return s.RequireToken(store.TokenRoleSCIM, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.RequireToken(ScopeSCIM, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		actor := ActorFrom(r.Context())
 		if wait, ok := s.limiter.allow(actor.Name); !ok {
 			secs := int(wait.Seconds() + 0.999)

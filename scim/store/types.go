@@ -66,17 +66,42 @@ type Membership struct {
 	Display string `json:"display,omitempty"`
 }
 
-// Token is a bearer token. Only the SHA-256 digest of the secret is stored.
+// Token is a named bearer token. Only the SHA-256 digest of the secret is
+// stored.
 type Token struct {
 	Name string `json:"name"`
 	// Digest is the hex SHA-256 of the secret.
 	Digest string `json:"digest"`
-	// Role is "scim" for IdP tokens and "admin" for the admin token.
-	Role    string    `json:"role"`
+	// Role is the single scope of a token created before tokens had
+	// scopes ("scim" or "admin"); Scopes supersedes it.
+	Role string `json:"role,omitempty"`
+	// Scopes are what the token may do (scim, read, plan, approve,
+	// admin).
+	Scopes  []string  `json:"scopes,omitempty"`
 	Created time.Time `json:"created"`
+	// Expires, when set, is the instant the token stops working.
+	Expires time.Time `json:"expires,omitzero"`
+	// LastUsed is when the token last authenticated a request, kept to
+	// the minute.
+	LastUsed time.Time `json:"lastUsed,omitzero"`
+	// RotatedFrom is set on the previous secret of a rotated token: the
+	// name of that token, which stays the actor of requests made with it
+	// until it Expires.
+	RotatedFrom string `json:"rotatedFrom,omitempty"`
+	// ExpiryAudited records that the token's expiry has been audited.
+	ExpiryAudited bool `json:"expiryAudited,omitempty"`
 }
 
-// Token roles.
+// ScopeList returns the token's scopes, the legacy Role for a token
+// created before scopes.
+func (t *Token) ScopeList() []string {
+	if len(t.Scopes) > 0 || t.Role == "" {
+		return t.Scopes
+	}
+	return []string{t.Role}
+}
+
+// Token roles of tokens created before scopes; they are scope names too.
 const (
 	TokenRoleSCIM  = "scim"
 	TokenRoleAdmin = "admin"
