@@ -112,7 +112,8 @@ func (s *Server) Register(r *mux.Router) {
 		scim.HandleFunc(base+"/{id}", s.replace(kind)).Methods(http.MethodPut)
 		scim.HandleFunc(base+"/{id}", s.patch(kind)).Methods(http.MethodPatch)
 		scim.HandleFunc(base+"/{id}", s.delete(kind)).Methods(http.MethodDelete)
-		scim.HandleFunc(base+"/.search", s.notImplemented("POST .search")).Methods(http.MethodPost)
+		scim.HandleFunc(base+"/.search", s.search(kind)).Methods(http.MethodPost)
+		scim.HandleFunc(base+"/.search", methodNotAllowed(http.MethodPost))
 		// gorilla/mux loses a subrouter's method mismatch when a later route
 		// shares the path prefix, and answers 404; these catch-alls, after
 		// the routes of each path, answer 405 instead.
@@ -120,6 +121,8 @@ func (s *Server) Register(r *mux.Router) {
 		scim.HandleFunc(base+"/", methodNotAllowed(http.MethodGet))
 		scim.HandleFunc(base+"/{id}", methodNotAllowed(http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete))
 	}
+	scim.HandleFunc("/.search", s.search(store.KindUser, store.KindGroup)).Methods(http.MethodPost)
+	scim.HandleFunc("/.search", methodNotAllowed(http.MethodPost))
 	s.registerDiscovery(scim)
 	scim.PathPrefix("/Bulk").HandlerFunc(s.notImplemented("Bulk"))
 	scim.PathPrefix("/Me").HandlerFunc(s.notImplemented("/Me"))
