@@ -68,7 +68,6 @@ func TestErrors(t *testing.T) {
 		{"DELETE ServiceProviderConfig", http.MethodDelete, "/ServiceProviderConfig", nil, nil, 405, ""},
 		{"POST Bulk", http.MethodPost, "/Bulk", `{"Operations":[]}`, nil, 501, ""},
 		{"GET Me", http.MethodGet, "/Me", nil, nil, 501, ""},
-		{"POST .search", http.MethodPost, "/Users/.search", `{}`, nil, 501, ""},
 		{"DELETE the collection", http.MethodDelete, "/Users", nil, nil, 405, ""},
 		{"PATCH the collection", http.MethodPatch, "/Groups", patchBody(op("replace", "displayName", "x")), nil, 405, ""},
 		{"POST to a user", http.MethodPost, "/Users/" + takenID, userBody("x"), nil, 405, ""},
