@@ -26,6 +26,10 @@ type serveConfig struct {
 	LogLevel     string
 	GuardCount   int
 	GuardPercent float64
+	// Policy evaluation deadline, and the reconciler backlog age that
+	// makes /readyz fail.
+	EvalTimeout        time.Duration
+	ReadyMaxBacklogAge time.Duration
 	// Webhook delivery.
 	WebhookMaxFailures int
 	WebhookMinBackoff  time.Duration
@@ -49,6 +53,10 @@ func defaultServeConfig() serveConfig {
 		// than 10 teammates and more than 10% of them.
 		GuardCount:   10,
 		GuardPercent: 10,
+		// Each teammate's evaluation: 200 ms; /readyz fails when a
+		// trigger waits more than 30 s for its decisions.
+		EvalTimeout:        200 * time.Millisecond,
+		ReadyMaxBacklogAge: 30 * time.Second,
 		// Webhook delivery: pause an endpoint after 10 consecutive
 		// failures; back off from 5 s to 1 h; 10 s per attempt.
 		WebhookMaxFailures: 10,
@@ -70,6 +78,8 @@ func bindServeFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (SCIMD_LOG_LEVEL)")
 	fs.IntVar(&c.GuardCount, "guard-count", c.GuardCount, "hold a change that demotes more than this many teammates... (SCIMD_GUARD_COUNT)")
 	fs.Float64Var(&c.GuardPercent, "guard-percent", c.GuardPercent, "...and more than this percent of them, for approval (SCIMD_GUARD_PERCENT)")
+	fs.DurationVar(&c.EvalTimeout, "eval-timeout", c.EvalTimeout, "deadline of one teammate's policy evaluation; one that takes longer keeps its decision and is retried (SCIMD_EVAL_TIMEOUT)")
+	fs.DurationVar(&c.ReadyMaxBacklogAge, "ready-max-backlog-age", c.ReadyMaxBacklogAge, "/readyz fails while a trigger has waited longer than this for its decisions (SCIMD_READY_MAX_BACKLOG_AGE)")
 	fs.IntVar(&c.WebhookMaxFailures, "webhook-max-failures", c.WebhookMaxFailures, "consecutive failed deliveries that pause a webhook endpoint (SCIMD_WEBHOOK_MAX_FAILURES)")
 	fs.DurationVar(&c.WebhookMinBackoff, "webhook-min-backoff", c.WebhookMinBackoff, "first retry delay of a failed webhook delivery (SCIMD_WEBHOOK_MIN_BACKOFF)")
 	fs.DurationVar(&c.WebhookMaxBackoff, "webhook-max-backoff", c.WebhookMaxBackoff, "longest retry delay of a failing webhook endpoint (SCIMD_WEBHOOK_MAX_BACKOFF)")

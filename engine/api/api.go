@@ -111,6 +111,9 @@ func teammateJSON(t reconcile.TeammateView) map[string]any {
 	if t.UserDeleted {
 		out["userDeleted"] = true
 	}
+	if t.DecisionError != "" {
+		out["decisionError"], out["decisionErrorSince"] = t.DecisionError, t.DecisionErrorSince
+	}
 	if t.Decision != nil {
 		out["decision"] = t.Decision
 	}

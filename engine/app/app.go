@@ -42,6 +42,12 @@ type Config struct {
 	RateLimit    float64
 	RateBurst    int
 	Guard        reconcile.Threshold
+	// EvalTimeout bounds each teammate's policy evaluation (default
+	// reconcile.DefaultEvalTimeout).
+	EvalTimeout time.Duration
+	// ReadyMaxBacklogAge makes /readyz fail while a trigger has waited
+	// longer than this for its decisions (default DefaultReadyMaxBacklogAge).
+	ReadyMaxBacklogAge time.Duration
 	// PolicyDebounce overrides the policy watcher's debounce (tests).
 	PolicyDebounce time.Duration
 	Logger         *slog.Logger
@@ -86,7 +92,13 @@ type App struct {
 	auditVerifiedAt, auditVerified prometheus.Gauge
 	closeOnce                      sync.Once
 	closeErr                       error
+	// maxBacklogAge is Config.ReadyMaxBacklogAge.
+	maxBacklogAge time.Duration
 }
+
+// DefaultReadyMaxBacklogAge is how long the oldest undecided trigger may
+// wait before /readyz reports scimd not ready.
+const DefaultReadyMaxBacklogAge = 30 * time.Second
 
 // Open loads the state, starts the policy watcher and the reconciler, and
 // builds the handler. Close stops them.
@@ -120,7 +132,10 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	log.Info("state loaded", "data", cfg.Data, "duration", time.Since(started))
-	a := &App{Store: st, Registry: reg.Registry, metrics: reg, log: log, lock: lock}
+	a := &App{Store: st, Registry: reg.Registry, metrics: reg, log: log, lock: lock, maxBacklogAge: cfg.ReadyMaxBacklogAge}
+	if a.maxBacklogAge <= 0 {
+		a.maxBacklogAge = DefaultReadyMaxBacklogAge
+	}
 	a.registerHealthMetrics(reg)
 	if a.GeneratedAdminToken, err = server.EnsureAdminToken(ctx, st, cfg.AdminToken); err != nil {
 		a.Close()
@@ -143,7 +158,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if guard == (reconcile.Threshold{}) {
 		guard = reconcile.DefaultThreshold
 	}
-	rec = reconcile.New(reconcile.Options{Store: st, Policy: a.Policies, Logger: log, Registerer: reg, Threshold: &guard})
+	rec = reconcile.New(reconcile.Options{Store: st, Policy: a.Policies, Logger: log, Registerer: reg, Threshold: &guard,
+		EvalTimeout: cfg.EvalTimeout})
 	a.Reconciler = rec
 	recCtx, stop := context.WithCancel(context.Background())
 	a.stopRec, a.recDone = stop, make(chan struct{})
@@ -240,6 +256,9 @@ func (a *App) ready(w http.ResponseWriter, _ *http.Request) {
 		reason = err.Error()
 	} else if ok, why := a.Policies.Ready(); !ok {
 		reason = why
+	} else if b := a.Reconciler.Backlog(); b.Age(time.Now()) > a.maxBacklogAge {
+		reason = fmt.Sprintf("reconciler backlog: the oldest undecided trigger has waited %s (more than %s); %d teammates keep a previous decision because their evaluation failed",
+			b.Age(time.Now()).Round(time.Millisecond), a.maxBacklogAge, b.Failing)
 	}
 	if reason != "" {
 		w.WriteHeader(http.StatusServiceUnavailable)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -18,6 +19,9 @@ const EnterpriseUserURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0
 const (
 	maxProbeStrings = 2000
 	maxProblems     = 20
+	// probeTimeout bounds one probe: a policy that takes longer to decide
+	// one teammate is refused rather than let it stall activation.
+	probeTimeout = 2 * time.Second
 )
 
 // checkRules checks statically that the decision rules exist and are rules,
@@ -62,9 +66,11 @@ func (s *Set) checkContract(ctx context.Context, c *ast.Compiler, roles *ast.Ter
 		}
 		g := Group{ID: str, ExternalID: str, DisplayName: str}
 		all = append(all, g)
-		if _, _, err := s.Group(ctx, g); err != nil {
-			p.add(err, "")
+		gctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		if _, _, err := s.Group(gctx, g); err != nil {
+			p.addTimed(ctx, gctx, err, fmt.Sprintf("group %q", str))
 		}
+		cancel()
 		p.teammate(ctx, TeammateInput{
 			User: map[string]any{
 				"id": "contract-probe", "userName": str, "active": true, "title": str,
@@ -114,17 +120,32 @@ type prober struct {
 	compiler *ast.Compiler
 	problems []Problem
 	seen     map[string]bool
+	slow     bool // a probe took longer than probeTimeout: stop probing
 }
 
-func (p *prober) full() bool { return len(p.problems) >= maxProblems }
+func (p *prober) full() bool { return p.slow || len(p.problems) >= maxProblems }
 
 func (p *prober) teammate(ctx context.Context, in TeammateInput, what string) {
 	if p.full() {
 		return
 	}
-	if _, err := p.set.Teammate(ctx, in); err != nil {
-		p.add(err, what)
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	if _, err := p.set.Teammate(pctx, in); err != nil {
+		p.addTimed(ctx, pctx, err, what)
 	}
+}
+
+// addTimed records a probe failure, saying so when the probe ran out of
+// time (and not the whole check).
+func (p *prober) addTimed(ctx, probeCtx context.Context, err error, what string) {
+	if probeCtx.Err() != nil && ctx.Err() == nil {
+		p.slow = true
+		p.problems = append(p.problems, Problem{Message: fmt.Sprintf(
+			"deciding %s took longer than %s: a policy must decide each input quickly (look for loops over large ranges or collections)", what, probeTimeout)})
+		return
+	}
+	p.add(err, what)
 }
 
 // add records a probe failure once per distinct cause, located at the

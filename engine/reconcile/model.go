@@ -39,6 +39,12 @@ type Teammate struct {
 	ChangedAt  time.Time `json:"changedAt"`
 	// Manual is set while the role was last set by hand by an admin.
 	Manual *ManualChange `json:"manual,omitempty"`
+	// DecisionError is set while the latest evaluation of this teammate
+	// failed or timed out: the teammate keeps the decision above, which
+	// may be stale, until an evaluation succeeds. DecisionErrorSince is
+	// when it was first set.
+	DecisionError      string    `json:"decisionError,omitempty"`
+	DecisionErrorSince time.Time `json:"decisionErrorSince,omitzero"`
 	// UserDeleted is set for an excluded teammate whose SCIM user was
 	// deleted: provisioning does not remove an excluded teammate.
 	UserDeleted bool `json:"userDeleted,omitempty"`

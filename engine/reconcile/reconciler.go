@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -37,6 +38,11 @@ type Options struct {
 	Threshold *Threshold
 	// Workers evaluate large batches in parallel (default GOMAXPROCS).
 	Workers int
+	// EvalTimeout bounds each teammate's evaluation (default
+	// DefaultEvalTimeout). A teammate whose evaluation times out or fails
+	// keeps its current decision, is marked (Teammate.DecisionError) and is
+	// retried with backoff.
+	EvalTimeout time.Duration
 }
 
 // Reconciler applies policy decisions to teammates. Create it with New,
@@ -48,6 +54,8 @@ type Reconciler struct {
 	threshold Threshold
 	workers   int
 	metrics   *metrics
+	// evalTimeout bounds one evaluation (see Options.EvalTimeout).
+	evalTimeout time.Duration
 
 	mu       sync.Mutex
 	queue    []trigger
@@ -55,6 +63,18 @@ type Reconciler struct {
 	enqueued uint64
 	done     uint64
 	idle     *sync.Cond
+	// inflight is when the oldest trigger of the batch being processed
+	// was committed (zero while idle).
+	inflight time.Time
+	// failing maps each teammate whose latest evaluation failed to when
+	// the first trigger it could not be decided for was committed.
+	failing map[string]time.Time
+	// retryAt is when the next retry of the failing teammates runs (zero
+	// when none is scheduled); retryBackoff the delay after the next
+	// failure.
+	retryAt      time.Time
+	retryBackoff time.Duration
+	runCtx       context.Context
 
 	decMu     sync.RWMutex
 	decisions map[string]lastDecision // latest decision per user id
@@ -95,7 +115,15 @@ func New(opts Options) *Reconciler {
 		metrics:   newMetrics(opts.Registerer),
 		wake:      make(chan struct{}, 1),
 		decisions: map[string]lastDecision{},
+		failing:   map[string]time.Time{},
+		runCtx:    context.Background(),
+
+		evalTimeout: opts.EvalTimeout,
 	}
+	if r.evalTimeout <= 0 {
+		r.evalTimeout = DefaultEvalTimeout
+	}
+	r.metrics.backlogFuncs(opts.Registerer, r.Backlog)
 	if r.log == nil {
 		r.log = slog.Default()
 	}
@@ -111,6 +139,9 @@ func New(opts Options) *Reconciler {
 // reconciliation, which also resumes any work a crash interrupted between
 // a SCIM commit and its role update.
 func (r *Reconciler) Run(ctx context.Context) {
+	r.mu.Lock()
+	r.runCtx = ctx
+	r.mu.Unlock()
 	r.enqueue(trigger{cause: Cause{Kind: "startup"}, all: true, committedAt: time.Now()})
 	for {
 		select {
@@ -126,6 +157,9 @@ func (r *Reconciler) Run(ctx context.Context) {
 		batch := r.queue
 		r.queue = nil
 		r.metrics.queueDepth.Set(0)
+		if len(batch) > 0 {
+			r.inflight = oldestCommit(batch)
+		}
 		r.mu.Unlock()
 		if len(batch) == 0 {
 			continue
@@ -134,6 +168,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 			r.log.Error("reconcile", "err", err)
 		}
 		r.mu.Lock()
+		r.inflight = time.Time{}
 		r.done += uint64(len(batch))
 		r.idle.Broadcast()
 		r.mu.Unlock()
@@ -493,7 +528,7 @@ func (r *Reconciler) evaluate(ctx context.Context, set *policy.Set, snap *store.
 		ev.userName = u.Name
 		ev.user = u
 		ev.input = teammateInput(groupsOf, schemas, u, ev.cur)
-		if last, ok := r.decisions[id]; ok && ev.cur != nil && last.Revision == set.Revision() && !forced(batch, ev.triggers) {
+		if last, ok := r.decisions[id]; ok && ev.cur != nil && ev.cur.DecisionError == "" && last.Revision == set.Revision() && !forced(batch, ev.triggers) {
 			if same, refresh := last.input.same(ev); same {
 				ev.skipped, ev.refresh = true, refresh
 				return
@@ -516,16 +551,7 @@ func (r *Reconciler) evaluate(ctx context.Context, set *policy.Set, snap *store.
 			inputEvals = append(inputEvals, ev)
 		}
 	}
-	var decisions []policy.Decision
-	var errs []error
-	if len(inputs) > 64 {
-		decisions, errs = set.TeammateBatch(ctx, inputs, r.workers)
-	} else {
-		decisions, errs = make([]policy.Decision, len(inputs)), make([]error, len(inputs))
-		for i, in := range inputs {
-			decisions[i], errs[i] = set.Teammate(ctx, in)
-		}
-	}
+	decisions, errs := r.decideAll(ctx, set, inputs)
 	for i, ev := range inputEvals {
 		ev.decision, ev.err = decisions[i], errs[i]
 	}
@@ -543,11 +569,7 @@ const parallelChunk = 256
 // parallel calls fn(i) for every i in [0, n): inline for small n, else on
 // the reconciler's workers (GOMAXPROCS by default).
 func (r *Reconciler) parallel(n int, fn func(i int)) {
-	workers := r.workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	workers = min(workers, (n+parallelChunk-1)/parallelChunk)
+	workers := min(r.workerCount(), (n+parallelChunk-1)/parallelChunk)
 	if workers <= 1 {
 		for i := range n {
 			fn(i)
@@ -570,6 +592,14 @@ func (r *Reconciler) parallel(n int, fn func(i int)) {
 		})
 	}
 	wg.Wait()
+}
+
+// workerCount is how many goroutines evaluate at once.
+func (r *Reconciler) workerCount() int {
+	if r.workers > 0 {
+		return r.workers
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 // forced reports whether a trigger demands evaluation even of unchanged
@@ -623,7 +653,7 @@ func (r *Reconciler) decide(ev *evaluation, roles []string) {
 		next.ChangedAt = cur.ChangedAt
 	}
 	to := State{Role: next.Role, Access: next.Access, Excluded: next.Excluded, Exists: true}
-	if from == to && cur != nil && (cur.Manual == nil || d.Excluded) && cur.UserName == next.UserName {
+	if from == to && cur != nil && (cur.Manual == nil || d.Excluded) && cur.UserName == next.UserName && cur.DecisionError == "" {
 		ev.next = cur // nothing to apply
 		return
 	}
@@ -743,6 +773,7 @@ func (r *Reconciler) apply(ctx context.Context, set *policy.Set, batch []trigger
 			Reasons: ev.decision.Reasons, At: now}
 	}
 	r.decMu.Unlock()
+	r.trackFailures(batch, evals, held)
 	for _, t := range batch {
 		r.metrics.latency.Observe(time.Since(t.committedAt).Seconds())
 	}
@@ -801,10 +832,22 @@ func (r *Reconciler) applyOne(tx *store.WriteTxn, set *policy.Set, batch []trigg
 	actor := audit.Actor{Kind: "system", Name: "reconciler"}
 	target := audit.Target{Type: "Teammate", ID: ev.id, Name: ev.userName}
 	if ev.err != nil {
+		details := map[string]any{"cause": t.cause.detail(), "inputDigest": ev.inputDigest(), "kept": stateOf(ev.cur).detail()}
+		if errors.Is(ev.err, ErrEvalDeadline) {
+			details["timeout"] = r.evalTimeout.String()
+		}
 		tx.Audit(audit.Event{Type: audit.TypePolicyError, Actor: actor, Target: target, PolicyRevision: set.Revision(),
-			RequestID: t.cause.RequestID, Reasons: []string{ev.err.Error()},
-			Details: map[string]any{"cause": t.cause.detail(), "inputDigest": ev.inputDigest()}})
+			RequestID: t.cause.RequestID, Reasons: []string{ev.err.Error()}, Details: details})
 		r.metrics.policyErrors.Inc()
+		if ev.cur != nil && ev.cur.DecisionError != ev.err.Error() {
+			// Mark the teammate: it keeps its decision, which may be stale.
+			marked := *ev.cur
+			marked.DecisionError = ev.err.Error()
+			if marked.DecisionErrorSince.IsZero() {
+				marked.DecisionErrorSince = tx.Now()
+			}
+			return tx.PutRecord(TableTeammates, ev.id, &marked)
+		}
 		return nil
 	}
 	if ev.skipped {
