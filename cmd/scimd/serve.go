@@ -121,7 +121,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	ui, err := console.New(console.Options{Store: a.Store, Reconciler: a.Reconciler, Policies: a.Policies,
-		Gatherer: a.Registry, Logger: log})
+		Gatherer: a.Registry, Logger: log, SecureCookies: strings.HasPrefix(cfg.ExternalURL, "https://")})
 	if err != nil {
 		return fmt.Errorf("web console: %w", err)
 	}

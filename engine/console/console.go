@@ -55,6 +55,9 @@ type Options struct {
 	SessionTTL time.Duration
 	// PageSize is the number of rows per page of lists (default 50).
 	PageSize int
+	// SecureCookies marks cookies Secure even on plain-HTTP requests: set
+	// it when a TLS-terminating proxy publishes the console over HTTPS.
+	SecureCookies bool
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
@@ -67,9 +70,11 @@ type Console struct {
 	mux      *http.ServeMux
 	sessions *sessions
 	hourly   *hourlyChanges
-	static   http.Handler
-	stop     context.CancelFunc
-	done     chan struct{}
+	// groupEvals caches the policy's answers about groups.
+	groupEvals groupEvals
+	static     http.Handler
+	stop       context.CancelFunc
+	done       chan struct{}
 }
 
 // New returns a console and starts counting teammate changes per hour (a

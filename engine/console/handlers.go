@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/scimd/scimd/audit"
 	"github.com/scimd/scimd/scim/store"
@@ -16,6 +17,9 @@ const (
 	TypeSignedIn  = "console.signed_in"
 	TypeSignedOut = "console.signed_out"
 )
+
+// loginNonceTTL is how long a sign-in form stays valid.
+const loginNonceTTL = 15 * time.Minute
 
 // maxFormBytes bounds a form body.
 const maxFormBytes = 8 << 10
@@ -148,7 +152,7 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) showLogin(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	nonce := randomString(24)
-	setCookie(w, r, loginCookie, nonce, Prefix+"login", c.opts.Now().Add(c.opts.SessionTTL))
+	c.setCookie(w, r, loginCookie, nonce, Prefix+"login", c.opts.Now().Add(loginNonceTTL))
 	c.render(w, r, status, "login", nil, &view{Title: "Sign in", Error: msg,
 		Data: loginData{Nonce: nonce, Next: safeNext(r.FormValue("next"))}})
 }
@@ -195,14 +199,14 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusServiceUnavailable, "The sign-in could not be recorded: "+err.Error())
 		return
 	}
-	setCookie(w, r, loginCookie, "", Prefix+"login", s.expires)
-	setCookie(w, r, sessionCookie, s.id, Prefix, s.expires)
+	c.setCookie(w, r, loginCookie, "", Prefix+"login", s.expires)
+	c.setCookie(w, r, sessionCookie, s.id, Prefix, s.expires)
 	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) {
 	c.sessions.end(s.id)
-	setCookie(w, r, sessionCookie, "", Prefix, s.expires)
+	c.setCookie(w, r, sessionCookie, "", Prefix, s.expires)
 	if err := c.audit(r.Context(), audit.Event{Type: TypeSignedOut, Actor: audit.Actor{Kind: s.grant.Kind, Name: s.grant.Name},
 		Target: audit.Target{Type: "Session", ID: s.ref}, Reasons: []string{"signed out of the web console"}}); err != nil {
 		c.log.Error("console: record sign-out", "err", err)

@@ -89,6 +89,7 @@ func (c *Console) overview(r *http.Request, _ *session) (string, *view, error) {
 	if set := c.opts.Policies.Active(); set != nil {
 		order = set.Roles()
 	}
+
 	for _, role := range order {
 		if b := byRole[role]; b != nil {
 			d.Roles = append(d.Roles, *b)
@@ -111,16 +112,19 @@ func (c *Console) overview(r *http.Request, _ *session) (string, *view, error) {
 		d.HourTotal += n
 	}
 	d.HourChart, d.HourFilled = hourChart(counts, first), filled
-	for _, g := range c.opts.Reconciler.Groups(r.Context()) {
-		if g.Active {
+	set := c.opts.Policies.Active()
+	snap.Resources(store.KindGroup, func(g *store.Resource) bool {
+		e := c.groupEvals.eval(r.Context(), set, g)
+		if e.active {
 			d.GroupsActive++
 		} else {
 			d.GroupsInactive++
 		}
-		if g.Error != "" {
+		if e.err != "" {
 			d.GroupErrors++
 		}
-	}
+		return true
+	})
 	d.Policy = c.opts.Policies.Status()
 	for _, ch := range c.opts.Reconciler.Changes(reconcile.ChangePending) {
 		d.Pending = append(d.Pending, summarize(ch))
@@ -201,58 +205,105 @@ func (c *Console) teammates(r *http.Request, _ *session) (string, *view, error) 
 		d.Roles = set.Roles()
 	}
 	snap := c.opts.Store.Read()
-	var members map[string]bool
-	if d.Group != "" {
+	needle := strings.ToLower(d.Q)
+	size := c.opts.PageSize
+	skip := (page - 1) * size
+	// add counts a match and keeps it when it is on the page.
+	add := func(id string, t *reconcile.Teammate, u *store.Resource, email string) {
+		d.Total++
+		if d.Total <= skip || d.Total > skip+size {
+			return
+		}
+		if email == "" && u != nil {
+			email = primaryEmail(u)
+		}
+		d.Rows = append(d.Rows, teammateRow{ID: id, UserName: t.UserName, Email: email, Role: t.Role, Access: t.Access, Excluded: t.Excluded})
+	}
+	keep := func(t *reconcile.Teammate) bool {
+		switch {
+		case d.Role == noRole && t.Role != "":
+			return false
+		case d.Role != "" && d.Role != noRole && t.Role != d.Role:
+			return false
+		case d.Access == "yes" && !t.Access, d.Access == "no" && t.Access:
+			return false
+		}
+		return true
+	}
+	// search matches a user by userName or e-mail; it returns whether it
+	// matched and the matching address.
+	search := func(u *store.Resource) (bool, string) {
+		if needle == "" || containsFold(u.Name, needle) {
+			return true, ""
+		}
+		if email := matchingEmail(u, needle); email != "" {
+			return true, email
+		}
+		return false, ""
+	}
+	switch {
+	case d.Group != "":
+		// Only the group's members, in id order.
 		g, ok := snap.Resource(store.KindGroup, d.Group)
 		if !ok {
 			g, ok = snap.ResourceByName(store.KindGroup, d.Group)
 		}
-		members = map[string]bool{}
 		if ok {
 			for _, m := range snap.Members(g.ID) {
-				members[m.MemberID] = true
-			}
-		}
-	}
-	needle := strings.ToLower(d.Q)
-	size := c.opts.PageSize
-	skip := (page - 1) * size
-	snap.Records(reconcile.TableTeammates, func(id string, v any) bool {
-		t := v.(*reconcile.Teammate)
-		switch {
-		case d.Role == noRole && t.Role != "":
-			return true
-		case d.Role != "" && d.Role != noRole && t.Role != d.Role:
-			return true
-		case d.Access == "yes" && !t.Access, d.Access == "no" && t.Access:
-			return true
-		case members != nil && !members[id]:
-			return true
-		}
-		email := ""
-		if needle != "" {
-			if !containsFold(t.UserName, needle) {
-				u, ok := snap.Resource(store.KindUser, id)
+				v, ok := snap.Record(reconcile.TableTeammates, m.MemberID)
 				if !ok {
-					return true
+					continue
 				}
-				if email = matchingEmail(u, needle); email == "" {
-					return true
+				t := v.(*reconcile.Teammate)
+				if !keep(t) {
+					continue
+				}
+				u, _ := snap.Resource(store.KindUser, m.MemberID)
+				if u == nil {
+					if needle == "" || containsFold(t.UserName, needle) {
+						add(m.MemberID, t, nil, "")
+					}
+					continue
+				}
+				if ok, email := search(u); ok {
+					add(m.MemberID, t, u, email)
 				}
 			}
 		}
-		d.Total++
-		if d.Total <= skip || d.Total > skip+size {
+	case needle != "":
+		// Users first (the match is on their attributes), then the
+		// teammates whose user is gone (excluded teammates outlive it).
+		snap.Resources(store.KindUser, func(u *store.Resource) bool {
+			ok, email := search(u)
+			if !ok {
+				return true
+			}
+			if v, found := snap.Record(reconcile.TableTeammates, u.ID); found && keep(v.(*reconcile.Teammate)) {
+				add(u.ID, v.(*reconcile.Teammate), u, email)
+			}
 			return true
-		}
-		if email == "" {
-			if u, ok := snap.Resource(store.KindUser, id); ok {
-				email = primaryEmail(u)
+		})
+		snap.Records(reconcile.TableTeammates, func(id string, v any) bool {
+			if t := v.(*reconcile.Teammate); t.UserDeleted && keep(t) && containsFold(t.UserName, needle) {
+				add(id, t, nil, "")
 			}
-		}
-		d.Rows = append(d.Rows, teammateRow{ID: id, UserName: t.UserName, Email: email, Role: t.Role, Access: t.Access, Excluded: t.Excluded})
-		return true
-	})
+			return true
+		})
+	default:
+		snap.Records(reconcile.TableTeammates, func(id string, v any) bool {
+			t := v.(*reconcile.Teammate)
+			if !keep(t) {
+				return true
+			}
+			d.Total++
+			if d.Total > skip && d.Total <= skip+size {
+				d.Total--
+				u, _ := snap.Resource(store.KindUser, id)
+				add(id, t, u, "")
+			}
+			return true
+		})
+	}
 	d.Pages = max(1, (d.Total+size-1)/size)
 	d.Page = min(page, d.Pages)
 	if len(d.Rows) > 0 {
@@ -278,14 +329,45 @@ func (c *Console) teammates(r *http.Request, _ *session) (string, *view, error) 
 }
 
 // containsFold reports whether s contains lowered (already lower case),
-// ignoring case.
+// ignoring case; ASCII text is compared without allocating.
 func containsFold(s, lowered string) bool {
-	for i := 0; i+len(lowered) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(lowered)], lowered) {
-			return true
+	n := len(lowered)
+	if n == 0 {
+		return true
+	}
+	if !isASCII(s) || !isASCII(lowered) {
+		return strings.Contains(strings.ToLower(s), lowered)
+	}
+	first := lowered[0]
+outer:
+	for i := 0; i+n <= len(s); i++ {
+		if lowerASCII(s[i]) != first {
+			continue
 		}
+		for j := 1; j < n; j++ {
+			if lowerASCII(s[i+j]) != lowered[j] {
+				continue outer
+			}
+		}
+		return true
 	}
 	return false
+}
+
+func lowerASCII(b byte) byte {
+	if 'A' <= b && b <= 'Z' {
+		return b + 'a' - 'A'
+	}
+	return b
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func emails(u *store.Resource) []map[string]any {
@@ -300,9 +382,12 @@ func emails(u *store.Resource) []map[string]any {
 }
 
 func matchingEmail(u *store.Resource, needle string) string {
-	for _, e := range emails(u) {
-		if v, _ := e["value"].(string); v != "" && containsFold(v, needle) {
-			return v
+	list, _ := u.Attrs["emails"].([]any)
+	for _, e := range list {
+		if m, ok := e.(map[string]any); ok {
+			if v, _ := m["value"].(string); v != "" && containsFold(v, needle) {
+				return v
+			}
 		}
 	}
 	return ""
@@ -415,20 +500,8 @@ func (c *Console) groupRow(ctx context.Context, snap *store.Snapshot, set *polic
 	if count {
 		row.Members = len(snap.Members(g.ID))
 	}
-	if set == nil {
-		return row
-	}
-	role, active, err := set.Group(ctx, policy.Group{ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.Name})
-	if err != nil {
-		row.Error = err.Error()
-	}
-	row.Role, row.Active = role, active
-	if active && g.ExternalID != "" {
-		// Mapped by display name? Ask again without it.
-		if _, byID, err := set.Group(ctx, policy.Group{ID: g.ID, ExternalID: g.ExternalID}); err == nil && !byID {
-			row.Warning = "mapped by its display name although it has an externalId: renaming it in the identity provider would unmap it"
-		}
-	}
+	e := c.groupEvals.eval(ctx, set, g)
+	row.Role, row.Active, row.Error, row.Warning = e.role, e.active, e.err, e.warning
 	return row
 }
 
@@ -746,16 +819,14 @@ func (c *Console) policy(r *http.Request, _ *session) (string, *view, error) {
 		d.Changed = err != nil || src.Digest() != set.Digest()
 		d.Files = readPolicyFiles(d.Status.Dir, set.Files())
 	}
-	since := c.opts.Now().Add(-30 * 24 * time.Hour)
-	events, err := c.scanAll(r.Context(), store.AuditQuery{Types: []string{audit.TypePolicyPlanned}, Since: since}, 5000)
-	if err != nil {
-		return "", nil, err
-	}
-	if len(events) > 10 {
-		events = events[len(events)-10:]
-	}
-	for i := len(events) - 1; i >= 0; i-- {
-		d.Plans = append(d.Plans, planView{E: events[i], Markdown: renderMarkdown(planMarkdown(events[i]))})
+	for _, seq := range c.hourly.recentPlans() {
+		e, err := c.lookup(r.Context(), seq)
+		if err != nil {
+			return "", nil, err
+		}
+		if e != nil {
+			d.Plans = append(d.Plans, planView{E: *e, Markdown: renderMarkdown(planMarkdown(*e))})
+		}
 	}
 	return "policy", &view{Title: "Policy", Nav: "policy", Data: d}, nil
 }

@@ -178,8 +178,10 @@ func (c *Console) tokenFor(secret string) (*store.Token, string, bool) {
 	return tok, digest, true
 }
 
-func setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, expires time.Time) {
-	ck := &http.Cookie{Name: name, Value: value, Path: path, HttpOnly: true, Secure: r.TLS != nil,
+// setCookie sets an HttpOnly, SameSite=Strict cookie, Secure when the
+// request came over TLS or the console is published over HTTPS.
+func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, expires time.Time) {
+	ck := &http.Cookie{Name: name, Value: value, Path: path, HttpOnly: true, Secure: r.TLS != nil || c.opts.SecureCookies,
 		SameSite: http.SameSiteStrictMode}
 	if value == "" {
 		ck.MaxAge = -1

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -279,5 +281,31 @@ func TestPagesEscapeWhatTheIdPSent(t *testing.T) {
 	}
 	if _, page := b.get("/ui/teammates?q=script"); !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
 		t.Fatal("the teammate search does not find the user by userName")
+	}
+}
+
+func TestPolicyPageRendersRecentPlansAsSafeMarkdown(t *testing.T) {
+	e := newEnv(t, false)
+	files := map[string]string{}
+	for _, name := range e.app.Policies.Status().Files {
+		b, err := os.ReadFile(filepath.Join(e.app.Policies.Status().Dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = string(b)
+	}
+	files["groups.rego"] += "\n# <script>alert(1)</script> [x](javascript:alert(2))\n"
+	e.do(http.MethodPost, "/api/v1/plan", adminSecret, map[string]any{"files": files, "commit": "<img src=x onerror=alert(3)>"}, nil, http.StatusOK)
+	b := newBrowser(t, e)
+	b.signIn(e.token("auditor", "read"))
+	_, page := b.get("/ui/policy")
+	if !strings.Contains(page, "<h4>Planned") || !strings.Contains(page, "<table>") {
+		t.Fatalf("the policy page does not render the plan's Markdown:\n%s", page)
+	}
+	if strings.Contains(page, "<img src=x") || strings.Contains(page, "<script>alert") || strings.Contains(page, `href="javascript:`) {
+		t.Fatal("the policy page renders markup from a plan request")
+	}
+	if !strings.Contains(page, "groups.rego") || !strings.Contains(page, "Intercom Support") {
+		t.Fatal("the policy page does not show the active revision's files")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,6 +33,7 @@ type hourlyChanges struct {
 	counts   map[int64]int // unix hour → changes
 	hookMin  uint64        // first seq the hook saw (0: none yet)
 	head     uint64        // newest seq seen
+	plans    []uint64      // the newest policy.planned events, oldest first
 	filled   bool          // the backfill finished
 	truncate bool          // the backfill stopped at maxBackfill
 
@@ -66,6 +68,9 @@ func (h *hourlyChanges) onCommit(info store.CommitInfo) {
 	for _, e := range info.Events {
 		if review.IsChangeEvent(e.Type) {
 			h.counts[e.Time.Unix()/3600]++
+		}
+		if e.Type == audit.TypePolicyPlanned {
+			h.addPlan(e.Seq)
 		}
 		h.head = max(h.head, e.Seq)
 	}
@@ -146,12 +151,13 @@ func (h *hourlyChanges) backfill(ctx context.Context) {
 	type hit struct {
 		seq  uint64
 		hour int64
+		plan bool
 	}
 	var hits []hit
 	after, read := uint64(0), 0
 	truncated := false
 	for {
-		events, err := h.st.AuditEvents(ctx, store.AuditQuery{AfterSeq: after, Since: since, Types: []string{"teammate"}, Limit: 5000})
+		events, err := h.st.AuditEvents(ctx, store.AuditQuery{AfterSeq: after, Since: since, Types: []string{"teammate", audit.TypePolicyPlanned}, Limit: 5000})
 		if err != nil {
 			if ctx.Err() == nil {
 				h.log.Warn("console: read the audit log for the changes chart", "err", err)
@@ -159,7 +165,7 @@ func (h *hourlyChanges) backfill(ctx context.Context) {
 			break
 		}
 		for _, e := range events {
-			hits = append(hits, hit{e.Seq, e.Time.Unix() / 3600})
+			hits = append(hits, hit{e.Seq, e.Time.Unix() / 3600, e.Type == audit.TypePolicyPlanned})
 			after = e.Seq
 		}
 		read += len(events)
@@ -174,11 +180,40 @@ func (h *hourlyChanges) backfill(ctx context.Context) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, x := range hits {
-		if h.hookMin == 0 || x.seq < h.hookMin {
+		switch {
+		case h.hookMin != 0 && x.seq >= h.hookMin:
+		case x.plan:
+			h.addPlan(x.seq)
+		default:
 			h.counts[x.hour]++
 		}
 	}
 	h.filled, h.truncate = true, truncated
+}
+
+// maxPlans is how many recent plans the policy page shows.
+const maxPlans = 10
+
+// addPlan remembers a policy.planned event; h.mu is held.
+func (h *hourlyChanges) addPlan(seq uint64) {
+	i, found := slices.BinarySearch(h.plans, seq)
+	if found {
+		return
+	}
+	h.plans = slices.Insert(h.plans, i, seq)
+	if len(h.plans) > maxPlans {
+		h.plans = slices.Delete(h.plans, 0, len(h.plans)-maxPlans)
+	}
+}
+
+// recentPlans returns the sequence numbers of the newest plans (of the
+// last chartDays days at start, and every one since), newest first.
+func (h *hourlyChanges) recentPlans() []uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := slices.Clone(h.plans)
+	slices.Reverse(out)
+	return out
 }
 
 // series returns the changes per hour of the last chartDays days, oldest
