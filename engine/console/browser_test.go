@@ -305,7 +305,7 @@ func TestBrowserApproveTokenApprovesAHeldChange(t *testing.T) {
 	e := newEnv(t, false)
 	group, users := e.seed()
 	change := e.holdChange(group)
-	approver := e.token("on-call", "approve")
+	approver := e.token("on-call", "read", "approve")
 
 	signIn(t, ctx, e.srv.URL, approver)
 	do(t, ctx,

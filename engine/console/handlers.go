@@ -183,10 +183,14 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusUnauthorized, "That token is not valid.")
 		return
 	}
-	g, ok := grantOf(tok)
+	g, ok := grantOf(tok, c.opts.Now())
 	if !ok {
-		c.log.Warn("console: sign-in with a token without read scope", "token", tok.Name)
-		c.showLogin(w, r, http.StatusForbidden, fmt.Sprintf("The token %q may not read (scopes: %s).", tok.Name, strings.Join(tokenScopes(tok), ", ")))
+		c.log.Warn("console: sign-in refused", "token", g.Name, "scopes", g.Scopes)
+		why := fmt.Sprintf("The token %q lacks the read scope the console needs (it has: %s).", g.Name, strings.Join(g.Scopes, ", "))
+		if !tok.Expires.IsZero() && !c.opts.Now().Before(tok.Expires) {
+			why = fmt.Sprintf("The token %q expired at %s.", g.Name, tok.Expires.UTC().Format(time.RFC3339))
+		}
+		c.showLogin(w, r, http.StatusForbidden, why)
 		return
 	}
 	s := c.sessions.create(digest, g)

@@ -78,19 +78,24 @@ func newEnv(t testing.TB, tlsServer bool) *env {
 		c.Close()
 		_ = a.Close()
 	})
-	e.scim = e.token("okta", store.TokenRoleSCIM)
+	e.scim = e.token("okta", server.ScopeSCIM)
 	return e
 }
 
-// token stores a token with the given scope and returns its secret.
-func (e *env) token(name, scope string) string {
+// token stores a token with the given scopes and returns its secret.
+func (e *env) token(name string, scopes ...string) string {
+	return e.tokenExpiring(name, time.Time{}, scopes...)
+}
+
+// tokenExpiring stores a token that expires at expires (zero: never).
+func (e *env) tokenExpiring(name string, expires time.Time, scopes ...string) string {
 	e.t.Helper()
 	secret, err := server.NewSecret()
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	err = e.app.Store.Write(context.Background(), func(tx *store.WriteTxn) error {
-		return tx.PutToken(&store.Token{Name: name, Digest: server.Digest(secret), Role: scope, Created: time.Now()})
+		return tx.PutToken(&store.Token{Name: name, Digest: server.Digest(secret), Scopes: scopes, Created: time.Now(), Expires: expires})
 	})
 	if err != nil {
 		e.t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,29 +41,27 @@ type grant struct {
 }
 
 // grantOf returns what a token may do in the console, and false for tokens
-// that cannot sign in (SCIM tokens). A "read" token sees everything and
-// acts on nothing; "approve" and "admin" tokens may also approve and
-// reject held changes.
-func grantOf(tok *store.Token) (grant, bool) {
-	g := grant{Name: tok.Name, Kind: "token"}
-	for _, scope := range tokenScopes(tok) {
-		switch scope {
-		case "admin":
-			g.Read, g.Approve, g.Kind = true, true, "admin"
-		case "approve":
-			g.Read, g.Approve = true, true
-		case "read":
-			g.Read = true
-		default:
-			continue
-		}
-		g.Scopes = append(g.Scopes, scope)
+// that cannot sign in: without the read scope (an identity provider's scim
+// token, a plan-only or approve-only token) or expired. A read token sees
+// everything and acts on nothing; approve (with read) and admin tokens may
+// also approve and reject held changes. The scopes mean what they mean on
+// the admin API (server.Grants).
+func grantOf(tok *store.Token, now time.Time) (grant, bool) {
+	name := tok.Name
+	if tok.RotatedFrom != "" {
+		name = tok.RotatedFrom // a rotated token's previous secret acts as it
+	}
+	scopes := tok.ScopeList()
+	g := grant{Name: name, Kind: "token", Scopes: scopes,
+		Read: server.Grants(scopes, server.ScopeRead), Approve: server.Grants(scopes, server.ScopeApprove)}
+	if slices.Contains(scopes, server.ScopeAdmin) {
+		g.Kind = "admin"
+	}
+	if !tok.Expires.IsZero() && !now.Before(tok.Expires) {
+		return g, false
 	}
 	return g, g.Read
 }
-
-// tokenScopes lists a token's scopes.
-func tokenScopes(tok *store.Token) []string { return []string{tok.Role} }
 
 // session is one signed-in browser.
 type session struct {
@@ -158,7 +157,7 @@ func (c *Console) sessionOf(r *http.Request) (*session, bool) {
 		c.sessions.end(sess.id)
 		return nil, false
 	}
-	g, ok := grantOf(tok)
+	g, ok := grantOf(tok, c.opts.Now())
 	if !ok {
 		c.sessions.end(sess.id)
 		return nil, false

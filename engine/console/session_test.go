@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scimd/scimd/audit"
 	"github.com/scimd/scimd/engine/console"
@@ -157,6 +158,9 @@ func TestSignInRefusals(t *testing.T) {
 		{"wrong login nonce", adminSecret, func(string) string { return "forged" }, http.StatusForbidden},
 		{"unknown token", "scimd_nope", func(p string) string { return hidden(t, p) }, http.StatusUnauthorized},
 		{"SCIM token", e.scim, func(p string) string { return hidden(t, p) }, http.StatusForbidden},
+		{"plan token", e.token("ci", "plan"), func(p string) string { return hidden(t, p) }, http.StatusForbidden},
+		{"approve token without read", e.token("pager", "approve"), func(p string) string { return hidden(t, p) }, http.StatusForbidden},
+		{"expired read token", e.tokenExpiring("old", time.Now().Add(-time.Minute), "read"), func(p string) string { return hidden(t, p) }, http.StatusForbidden},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBrowser(t, e)
