@@ -44,6 +44,15 @@ const (
 	TypePolicyActivated = "policy.activated"
 	TypePolicyRefused   = "policy.refused"
 	TypePolicyPlanned   = "policy.planned"
+	// TypePolicyWhatIf records a what-if query: a hypothetical change to
+	// one teammate, evaluated and never applied.
+	TypePolicyWhatIf = "policy.whatif"
+	// TypeShadowRefused records a shadow policy set the gate refused.
+	TypeShadowRefused = "policy.shadow.refused"
+	// TypeShadowSet and TypeShadowCleared record a shadow policy set
+	// being evaluated beside the live one, and no longer.
+	TypeShadowSet     = "policy.shadow.set"
+	TypeShadowCleared = "policy.shadow.cleared"
 
 	// Reconciler events.
 	TypeDecision            = "decision.made"

@@ -89,6 +89,8 @@ func errStatus(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, reconcile.ErrUnknownRole), errors.Is(err, reconcile.ErrInvalid):
 		return http.StatusBadRequest
+	case errors.Is(err, reconcile.ErrNoPolicy):
+		return http.StatusServiceUnavailable
 	default:
 		return httpjson.StatusOf(err)
 	}

@@ -68,6 +68,8 @@ func NewReview(opts ReviewOptions) *Review {
 //	GET  /teammates/{id}/history   a teammate's role and access changes
 //	GET  /report                   the access review report
 //	GET  /settled[?timeout=5s]     wait until acknowledged writes are reconciled
+//	GET  /teammates/{id}/explain   why the live policy decides a teammate as it does
+//	POST /whatif                   a teammate's decision under a hypothetical change
 func (rv *Review) Register(r *mux.Router) {
 	sub := r.PathPrefix("/api/v1").Subrouter()
 	h := func(path string, fn http.HandlerFunc, method string) {
@@ -79,6 +81,8 @@ func (rv *Review) Register(r *mux.Router) {
 	h("/teammates/{id}/history", rv.history, http.MethodGet)
 	h("/report", rv.report, http.MethodGet)
 	h("/settled", rv.settled, http.MethodGet)
+	h("/teammates/{id}/explain", rv.explain, http.MethodGet)
+	h("/whatif", rv.whatIf, http.MethodPost)
 }
 
 // maxSettle bounds how long GET /settled waits.

@@ -35,6 +35,8 @@ type Set struct {
 	group    rego.PreparedEvalQuery
 	teammate rego.PreparedEvalQuery
 
+	// compiler holds the compiled production modules (explanations).
+	compiler *ast.Compiler
 	// fast is the prepared fast path of data.scimd.teammate.
 	fast *evaluator
 }
@@ -84,6 +86,7 @@ func (s *Set) prepare(ctx context.Context, prod map[string]*ast.Module, compiler
 			rego.GenerateJSON(asTerm),
 		).PrepareForEval(ctx)
 	}
+	s.compiler = compiler
 	var err error
 	if s.group, err = newQuery(QueryGroup); err != nil {
 		return nil, fmt.Errorf("prepare %s: %w", QueryGroup, err)
