@@ -41,7 +41,7 @@ chose the role. Nothing is written.`,
 				return err
 			}
 			if status != http.StatusOK {
-				return fmt.Errorf("explain %s: %w", args[0], apiError(status, body))
+				return fmt.Errorf("explain %s: %w", args[0], c.apiError(status, body))
 			}
 			if format == formatJSON {
 				return writeIndented(cmd.OutOrStdout(), body)
@@ -161,7 +161,7 @@ records the query.`,
 				return err
 			}
 			if status != http.StatusOK {
-				return fmt.Errorf("what-if: %w", apiError(status, body))
+				return fmt.Errorf("what-if: %w", c.apiError(status, body))
 			}
 			if format == formatJSON {
 				return writeIndented(cmd.OutOrStdout(), body)
