@@ -17,6 +17,7 @@ import (
 type serveConfig struct {
 	Listen       string
 	Data         string
+	Database     string
 	Policies     string
 	ExternalURL  string
 	MaxBodyBytes int64
@@ -69,6 +70,7 @@ func defaultServeConfig() serveConfig {
 func bindServeFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address to listen on (SCIMD_LISTEN)")
 	fs.StringVar(&c.Data, "data", c.Data, "data directory (SCIMD_DATA)")
+	fs.StringVar(&c.Database, "database", c.Database, "postgres://… URL: keep the state in PostgreSQL instead of SQLite in --data (SCIMD_DATABASE)")
 	fs.StringVar(&c.Policies, "policies", c.Policies, "policy directory (SCIMD_POLICIES)")
 	fs.StringVar(&c.ExternalURL, "external-url", c.ExternalURL, "public origin for meta.location, e.g. https://scimd.example.com (SCIMD_EXTERNAL_URL)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted request body (SCIMD_MAX_BODY_BYTES)")

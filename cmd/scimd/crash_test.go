@@ -12,19 +12,33 @@ import (
 
 	"github.com/scimd/scimd/audit"
 	"github.com/scimd/scimd/scim/store"
+	"github.com/scimd/scimd/scim/store/postgres"
+	"github.com/scimd/scimd/scim/store/postgres/pgtest"
 	"github.com/scimd/scimd/scim/store/sqlite"
 )
 
 // TestKillNineLosesNoAcknowledgedWrite sends hundreds of concurrent writes
 // to the real binary, kills it with SIGKILL mid-stream, restarts it, and
 // checks that every write that got a 2xx is present and unchanged and the
-// audit chain is intact.
+// audit chain is intact: with the embedded SQLite store and with
+// PostgreSQL.
 func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the real binary")
 	}
-	dataDir := t.TempDir()
-	d := startDaemon(t, dataDir, "--rate-limit", "0")
+	t.Run("sqlite", func(t *testing.T) {
+		dataDir := t.TempDir()
+		testKillNine(t, dataDir, nil, func(ctx context.Context) (store.Backend, error) { return sqlite.Open(ctx, dataDir) })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		url := pgtest.Start(t).CreateDatabase(t)
+		testKillNine(t, t.TempDir(), []string{"--database", url},
+			func(ctx context.Context) (store.Backend, error) { return postgres.Open(ctx, url) })
+	})
+}
+
+func testKillNine(t *testing.T, dataDir string, args []string, open func(context.Context) (store.Backend, error)) {
+	d := startDaemon(t, dataDir, append([]string{"--rate-limit", "0"}, args...)...)
 	token := d.scimToken("crash")
 	scim := d.base + "/scim/v2"
 	ctx := context.Background()
@@ -102,7 +116,7 @@ func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 	t.Logf("sent %d creates, %d acknowledged before SIGKILL", sent.Load(), len(ackList))
 
-	d2 := startDaemon(t, dataDir)
+	d2 := startDaemon(t, dataDir, args...)
 	scim = d2.base + "/scim/v2"
 	for _, a := range ackList {
 		status, body, err := call(ctx, client, http.MethodGet, scim+"/Users/"+a.id, token, nil)
@@ -162,7 +176,7 @@ func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 
 	// The audit chain is intact after the crash.
-	backend, err := sqlite.Open(ctx, dataDir)
+	backend, err := open(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		return fmt.Errorf("the admin token is %d characters long; use at least %d random characters (for example: openssl rand -hex 32)", len(adminToken), minAdminTokenLength)
 	}
 	a, err := app.Open(ctx, app.Config{
-		Data: cfg.Data, Policies: cfg.Policies, AdminToken: adminToken,
+		Data: cfg.Data, Database: cfg.Database, Policies: cfg.Policies, AdminToken: adminToken,
 		ExternalURL: cfg.ExternalURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxResults: cfg.MaxResults,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 		Guard:       reconcile.Threshold{Count: cfg.GuardCount, Percent: cfg.GuardPercent},

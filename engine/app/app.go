@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/scimd/scimd/engine/reconcile"
 	"github.com/scimd/scimd/scim/server"
 	"github.com/scimd/scimd/scim/store"
+	"github.com/scimd/scimd/scim/store/postgres"
 	"github.com/scimd/scimd/scim/store/sqlite"
 )
 
@@ -34,6 +36,9 @@ import (
 type Config struct {
 	// Data is the data directory; Policies the policy directory.
 	Data, Policies string
+	// Database, when set, is a postgres:// URL: the state lives in
+	// PostgreSQL instead of SQLite in Data.
+	Database string
 	// AdminToken, when set, becomes the admin token (SCIMD_ADMIN_TOKEN).
 	AdminToken   string
 	ExternalURL  string
@@ -112,17 +117,19 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.ProcessMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	lock, err := datadir.Acquire(cfg.Data)
-	if err != nil {
-		return nil, err
+	// The data directory is SQLite's: one process at a time. Processes
+	// sharing a PostgreSQL database coordinate through it instead.
+	var lock *datadir.Lock
+	if cfg.Database == "" {
+		var err error
+		if lock, err = datadir.Acquire(cfg.Data); err != nil {
+			return nil, err
+		}
 	}
-	backend, err := sqlite.Open(ctx, cfg.Data)
+	backend, where, err := openBackend(ctx, cfg, log)
 	if err != nil {
 		lock.Release()
 		return nil, err
-	}
-	if m := backend.Migrated; m != nil {
-		log.Info("store migrated to a new schema version", "from", m.From, "to", m.To, "backup", m.Backup)
 	}
 	started := time.Now()
 	st, err := store.Open(ctx, store.Options{Backend: backend, Logger: log, Registerer: reg, Records: records()})
@@ -131,7 +138,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		lock.Release()
 		return nil, err
 	}
-	log.Info("state loaded", "data", cfg.Data, "duration", time.Since(started))
+	log.Info("state loaded", "store", where, "duration", time.Since(started))
 	a := &App{Store: st, Registry: reg.Registry, metrics: reg, log: log, lock: lock, maxBacklogAge: cfg.ReadyMaxBacklogAge}
 	if a.maxBacklogAge <= 0 {
 		a.maxBacklogAge = DefaultReadyMaxBacklogAge
@@ -247,6 +254,30 @@ func (a *App) startTokenSweep(interval time.Duration) {
 // token holds the scope of the matched route (api.ScopeFor).
 func (a *App) requireScope(h http.Handler) http.Handler {
 	return a.SCIM.RequireRouteScope(api.RouteScope, h)
+}
+
+// openBackend opens the durable store the configuration names: PostgreSQL
+// when Database is set, else SQLite in the data directory. where describes
+// it for logs (without a password).
+func openBackend(ctx context.Context, cfg Config, log *slog.Logger) (b store.Backend, where string, err error) {
+	if cfg.Database != "" {
+		if !strings.HasPrefix(cfg.Database, "postgres://") && !strings.HasPrefix(cfg.Database, "postgresql://") {
+			return nil, "", fmt.Errorf("database %q: only postgres:// URLs are supported", postgres.Describe(cfg.Database))
+		}
+		pg, err := postgres.Open(ctx, cfg.Database)
+		if err != nil {
+			return nil, "", err
+		}
+		return pg, postgres.Describe(cfg.Database), nil
+	}
+	lite, err := sqlite.Open(ctx, cfg.Data)
+	if err != nil {
+		return nil, "", err
+	}
+	if m := lite.Migrated; m != nil {
+		log.Info("store migrated to a new schema version", "from", m.From, "to", m.To, "backup", m.Backup)
+	}
+	return lite, lite.Path(), nil
 }
 
 func (a *App) ready(w http.ResponseWriter, _ *http.Request) {
