@@ -11,16 +11,22 @@ import (
 // journalVersion starts every encoded journal entry.
 const journalVersion = 1
 
-// EncodeRows encodes the net row changes of one commit for the journal:
-// a version byte, then per row the table, the key and the data, each as a
-// uvarint length and bytes; a deletion's data length is 0 with a flag.
-func EncodeRows(rows []store.Row) []byte {
-	n := 1
+// EncodeEntry encodes one commit for the journal: a version byte; the
+// audit head (sequence number, hash) and the feed head after the commit;
+// then every row written, in order: table, key and data, each as a uvarint
+// length and bytes, where a data length of 0 is a deletion and n+1 is n
+// bytes of data.
+func EncodeEntry(heads store.LoadState, rows []store.Row) []byte {
+	n := 1 + 30 + len(heads.LastHash)
 	for _, r := range rows {
 		n += len(r.Table) + len(r.Key) + len(r.Data) + 16
 	}
 	out := make([]byte, 0, n)
 	out = append(out, journalVersion)
+	out = binary.AppendUvarint(out, heads.LastSeq)
+	out = binary.AppendUvarint(out, uint64(len(heads.LastHash)))
+	out = append(out, heads.LastHash...)
+	out = binary.AppendUvarint(out, heads.LastFeedSeq)
 	for _, r := range rows {
 		out = binary.AppendUvarint(out, uint64(len(r.Table)))
 		out = append(out, r.Table...)
@@ -36,39 +42,66 @@ func EncodeRows(rows []store.Row) []byte {
 	return out
 }
 
-// DecodeRows decodes what EncodeRows encoded.
-func DecodeRows(b []byte) ([]store.Row, error) {
+// DecodeEntry decodes what EncodeEntry encoded.
+func DecodeEntry(b []byte) (store.LoadState, []store.Row, error) {
+	var heads store.LoadState
 	if len(b) == 0 || b[0] != journalVersion {
-		return nil, errors.New("postgres: journal entry of an unknown format")
+		return heads, nil, errors.New("postgres: journal entry of an unknown format")
 	}
 	b = b[1:]
-	var rows []store.Row
-	next := func(what string, extra uint64) ([]byte, bool, error) {
+	num := func(what string) (uint64, error) {
 		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k)+extra {
-			return nil, false, fmt.Errorf("postgres: journal entry: truncated %s", what)
+		if k <= 0 {
+			return 0, fmt.Errorf("postgres: journal entry: truncated %s", what)
 		}
 		b = b[k:]
-		if extra == 1 && n == 0 {
-			return nil, false, nil
+		return n, nil
+	}
+	// bytes reads a length-prefixed field; with optional, a length of 0
+	// means absent and n+1 means n bytes.
+	bytes := func(what string, optional bool) ([]byte, bool, error) {
+		n, err := num(what)
+		if err != nil {
+			return nil, false, err
 		}
-		n -= extra
+		if optional {
+			if n == 0 {
+				return nil, false, nil
+			}
+			n--
+		}
+		if n > uint64(len(b)) {
+			return nil, false, fmt.Errorf("postgres: journal entry: truncated %s", what)
+		}
 		v := b[:n:n]
 		b = b[n:]
 		return v, true, nil
 	}
+	var err error
+	if heads.LastSeq, err = num("audit head"); err != nil {
+		return heads, nil, err
+	}
+	hash, _, err := bytes("audit hash", false)
+	if err != nil {
+		return heads, nil, err
+	}
+	heads.LastHash = string(hash)
+	if heads.LastFeedSeq, err = num("feed head"); err != nil {
+		return heads, nil, err
+	}
+	var rows []store.Row
 	for len(b) > 0 {
-		table, _, err := next("table", 0)
+		table, _, err := bytes("table", false)
 		if err != nil {
-			return nil, err
+			return heads, nil, err
 		}
-		key, _, err := next("key", 0)
+		key, _, err := bytes("key", false)
 		if err != nil {
-			return nil, err
+			return heads, nil, err
 		}
-		data, present, err := next("data", 1)
+		data, present, err := bytes("data", true)
 		if err != nil {
-			return nil, err
+			return heads, nil, err
 		}
 		r := store.Row{Table: string(table), Key: string(key)}
 		if present {
@@ -76,5 +109,5 @@ func DecodeRows(b []byte) ([]store.Row, error) {
 		}
 		rows = append(rows, r)
 	}
-	return rows, nil
+	return heads, rows, nil
 }

@@ -22,6 +22,7 @@ var migrations = []string{
 	);
 	CREATE TABLE audit (
 		seq       bigint      PRIMARY KEY,
+		time_ns   bigint      NOT NULL, -- Unix nanoseconds: exact bounds
 		time      timestamptz NOT NULL,
 		type      text        NOT NULL,
 		actor     text        NOT NULL,
@@ -31,7 +32,7 @@ var migrations = []string{
 	);
 	CREATE INDEX audit_target ON audit (target_id, seq);
 	CREATE INDEX audit_type ON audit (type, seq);
-	CREATE INDEX audit_time ON audit (time, seq);
+	CREATE INDEX audit_time ON audit (time_ns, seq);
 	CREATE TABLE feed (
 		seq  bigint PRIMARY KEY,
 		data bytea  NOT NULL

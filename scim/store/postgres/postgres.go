@@ -38,6 +38,10 @@ type Backend struct {
 	epoch atomic.Int64
 	// journalSeq is the last journal entry written or loaded.
 	journalSeq atomic.Uint64
+	// heads are the audit and feed heads after the last commit (or load),
+	// written into each journal entry for standbys. Only the committer
+	// (or, before it runs, Load) uses them.
+	heads store.LoadState
 }
 
 var _ store.Backend = (*Backend)(nil)
@@ -120,6 +124,7 @@ func (b *Backend) Load(ctx context.Context, fn func(store.Row) error) (store.Loa
 			return err
 		}
 		st.LastSeq, st.LastHash, st.LastFeedSeq = h.AuditSeq, h.AuditHash, h.FeedSeq
+		b.heads = st
 		b.journalSeq.Store(h.JournalSeq)
 		return nil
 	})
@@ -176,6 +181,7 @@ func (b *Backend) Commit(ctx context.Context, batches []*store.Batch) error {
 		delKey   []string
 		aSeq     []int64
 		aTime    []time.Time
+		aTimeNs  []int64
 		aType    []string
 		aActor   []string
 		aTarget  []string
@@ -186,8 +192,13 @@ func (b *Backend) Commit(ctx context.Context, batches []*store.Batch) error {
 		journal  []store.Row
 		nextJSeq = b.journalSeq.Load() + 1
 		epoch    = b.epoch.Load()
+		heads    = b.heads
 	)
 	for _, batch := range batches {
+		// The journal keeps every row in commit order, so that a standby
+		// replaying it passes through the same states (a rename freeing
+		// a name before another resource takes it).
+		journal = append(journal, batch.Rows...)
 		for _, r := range batch.Rows {
 			k := rowKey{r.Table, r.Key}
 			if _, seen := last[k]; !seen {
@@ -202,11 +213,13 @@ func (b *Backend) Commit(ctx context.Context, batches []*store.Batch) error {
 			}
 			aSeq = append(aSeq, int64(e.Seq))
 			aTime = append(aTime, e.Time.UTC())
+			aTimeNs = append(aTimeNs, e.Time.UnixNano())
 			aType = append(aType, e.Type)
 			aActor = append(aActor, e.Actor.Name)
 			aTarget = append(aTarget, e.Target.ID)
 			aHash = append(aHash, e.Hash)
 			aData = append(aData, data)
+			heads.LastSeq, heads.LastHash = e.Seq, e.Hash
 		}
 		for i, f := range batch.Feed {
 			data, err := encoded(batch.FeedData, i, f)
@@ -215,11 +228,11 @@ func (b *Backend) Commit(ctx context.Context, batches []*store.Batch) error {
 			}
 			fSeq = append(fSeq, int64(f.Seq))
 			fData = append(fData, data)
+			heads.LastFeedSeq = f.Seq
 		}
 	}
 	for _, k := range order {
 		data := last[k]
-		journal = append(journal, store.Row{Table: k.table, Key: k.key, Data: data})
 		if data == nil {
 			delTbl, delKey = append(delTbl, k.table), append(delKey, k.key)
 		} else {
@@ -239,14 +252,14 @@ func (b *Backend) Commit(ctx context.Context, batches []*store.Batch) error {
 			WHERE o.tbl = d.tbl AND o.key = d.key`, delTbl, delKey)
 	}
 	if len(aSeq) > 0 {
-		pb.Queue(`INSERT INTO audit (seq, time, type, actor, target_id, hash, data)
-			SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[])`,
-			aSeq, aTime, aType, aActor, aTarget, aHash, aData)
+		pb.Queue(`INSERT INTO audit (seq, time_ns, time, type, actor, target_id, hash, data)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[])`,
+			aSeq, aTimeNs, aTime, aType, aActor, aTarget, aHash, aData)
 	}
 	if len(fSeq) > 0 {
 		pb.Queue(`INSERT INTO feed (seq, data) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, fSeq, fData)
 	}
-	pb.Queue(`INSERT INTO journal (seq, epoch, rows) VALUES ($1, $2, $3)`, int64(nextJSeq), epoch, EncodeRows(journal))
+	pb.Queue(`INSERT INTO journal (seq, epoch, rows) VALUES ($1, $2, $3)`, int64(nextJSeq), epoch, EncodeEntry(heads, journal))
 	pb.Queue(`SELECT pg_notify($1, $2)`, Channel, fmt.Sprint(nextJSeq))
 	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 		res := tx.SendBatch(ctx, pb)
@@ -269,6 +282,7 @@ func (b *Backend) Commit(ctx context.Context, batches []*store.Batch) error {
 	if err != nil {
 		return err
 	}
+	b.heads = heads
 	b.journalSeq.Store(nextJSeq)
 	return nil
 }
@@ -307,10 +321,10 @@ func (b *Backend) AuditEvents(ctx context.Context, q store.AuditQuery) ([]audit.
 		where = append(where, "actor = "+arg(q.Actor))
 	}
 	if !q.Since.IsZero() {
-		where = append(where, "time >= "+arg(q.Since.UTC()))
+		where = append(where, "time_ns >= "+arg(q.Since.UnixNano()))
 	}
 	if !q.Until.IsZero() {
-		where = append(where, "time < "+arg(q.Until.UTC()))
+		where = append(where, "time_ns < "+arg(q.Until.UnixNano()))
 	}
 	query := "SELECT data FROM audit WHERE " + strings.Join(where, " AND ") + " ORDER BY seq"
 	if q.Limit > 0 {
