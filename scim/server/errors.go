@@ -87,7 +87,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 }
 
-func writeError(w http.ResponseWriter, e *Error) {
+// body is the SCIM error response body of e (RFC 7644 §3.12).
+func (e *Error) body() map[string]any {
 	body := map[string]any{
 		"schemas": []string{schema.ErrorURN},
 		"status":  strconv.Itoa(e.Status),
@@ -96,6 +97,11 @@ func writeError(w http.ResponseWriter, e *Error) {
 	if e.ScimType != "" {
 		body["scimType"] = e.ScimType
 	}
+	return body
+}
+
+func writeError(w http.ResponseWriter, e *Error) {
+	body := e.body()
 	if e.Status == http.StatusUnauthorized {
 		if e.expired {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="scimd", error="invalid_token", error_description="the token expired"`)

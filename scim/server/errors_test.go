@@ -66,7 +66,6 @@ func TestErrors(t *testing.T) {
 		{"POST Schemas", http.MethodPost, "/Schemas", `{}`, nil, 405, ""},
 		{"PUT Schemas", http.MethodPut, "/Schemas", `{}`, nil, 405, ""},
 		{"DELETE ServiceProviderConfig", http.MethodDelete, "/ServiceProviderConfig", nil, nil, 405, ""},
-		{"POST Bulk", http.MethodPost, "/Bulk", `{"Operations":[]}`, nil, 501, ""},
 		{"GET Me", http.MethodGet, "/Me", nil, nil, 501, ""},
 		{"DELETE the collection", http.MethodDelete, "/Users", nil, nil, 405, ""},
 		{"PATCH the collection", http.MethodPatch, "/Groups", patchBody(op("replace", "displayName", "x")), nil, 405, ""},

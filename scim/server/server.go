@@ -44,6 +44,10 @@ type Options struct {
 	RateBurst int
 	// Now is the clock of token expiry (tests); default time.Now.
 	Now func() time.Time
+	// BulkMaxOperations is the most operations one /Bulk request may hold
+	// (default 1000), advertised as bulk.maxOperations; more → 413. The
+	// bulk payload limit is MaxBodyBytes.
+	BulkMaxOperations int
 }
 
 // Server serves the SCIM API.
@@ -52,6 +56,7 @@ type Server struct {
 	log        *slog.Logger
 	maxBody    int64
 	maxResults int
+	bulkMaxOps int
 	external   string
 	patcher    *patch.Patcher
 	limiter    *tokenLimiter
@@ -78,6 +83,9 @@ func New(opts Options) *Server {
 	}
 	if s.maxResults <= 0 {
 		s.maxResults = 1000
+	}
+	if s.bulkMaxOps = opts.BulkMaxOperations; s.bulkMaxOps <= 0 {
+		s.bulkMaxOps = defaultBulkMaxOperations
 	}
 	s.now = opts.Now
 	if s.now == nil {
@@ -124,7 +132,7 @@ func (s *Server) Register(r *mux.Router) {
 	scim.HandleFunc("/.search", s.search(store.KindUser, store.KindGroup)).Methods(http.MethodPost)
 	scim.HandleFunc("/.search", methodNotAllowed(http.MethodPost))
 	s.registerDiscovery(scim)
-	scim.PathPrefix("/Bulk").HandlerFunc(s.notImplemented("Bulk"))
+	s.registerBulk(scim)
 	scim.PathPrefix("/Me").HandlerFunc(s.notImplemented("/Me"))
 	scim.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, "", "no SCIM endpoint at %s", r.URL.Path))

@@ -479,6 +479,10 @@ func (s *Store) Write(ctx context.Context, fn func(*WriteTxn) error) error {
 	p := &pendingCommit{info: info, snap: &snap, batch: batch, errCh: make(chan error, 1)}
 	s.pending <- p
 	s.writeMu.Unlock()
+	if d := deferredFrom(ctx); d != nil {
+		d.add(p.errCh)
+		return nil
+	}
 	return <-p.errCh
 }
 
