@@ -24,6 +24,8 @@ var routeScopes = map[string]string{
 	"GET /api/v1/teammates/{id}":         "read",
 	"PUT /api/v1/teammates/{id}/role":    "admin",
 	"GET /api/v1/teammates/{id}/history": "read",
+	"GET /api/v1/teammates/{id}/explain": "read",
+	"POST /api/v1/whatif":                "plan",
 	"GET /api/v1/groups":                 "read",
 	"GET /api/v1/policy":                 "read",
 	"POST /api/v1/policy/reload":         "admin",
