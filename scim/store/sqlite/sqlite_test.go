@@ -206,3 +206,22 @@ func TestSchemaVersions(t *testing.T) {
 		t.Errorf("refused database changed to version %d", v)
 	}
 }
+
+// FuzzStoreModel runs operation sequences the fuzzer makes against the
+// SQLite-backed store and a plain-map model (storetest.RunModel).
+func FuzzStoreModel(f *testing.F) {
+	f.Add(storetest.RandomOps(1, 40))
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) > 3*200 {
+			ops = ops[:3*200]
+		}
+		dir := t.TempDir()
+		storetest.RunModel(t, func() store.Backend {
+			b, err := sqlite.Open(context.Background(), dir)
+			if err != nil {
+				t.Fatalf("open sqlite: %v", err)
+			}
+			return b
+		}, ops)
+	})
+}

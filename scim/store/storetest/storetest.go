@@ -77,6 +77,7 @@ func RunTests(t *testing.T, newOpener NewOpener) {
 		{"Tokens", testTokens},
 		{"AuditQuery", testAuditQuery},
 		{"AuditTimeBoundaries", testAuditTimeBoundaries},
+		{"ModelRandomOperations", testModel},
 		{"AuditNumbersKeptAsWritten", testAuditNumbers},
 		{"CommitHooksInOrder", testHooks},
 		{"FeedOrderedDurableAndGapless", testFeed},
