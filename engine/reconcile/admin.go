@@ -149,24 +149,23 @@ func (r *Reconciler) Groups(ctx context.Context) []GroupView {
 // Changes lists pending and decided changes, newest first.
 func (r *Reconciler) Changes(state string) []PendingChange {
 	out := []PendingChange{}
-	r.store.Read().Records(TableChanges, func(_ string, v any) bool {
-		c := v.(*PendingChange)
-		if state == "" || c.State == state {
-			out = append(out, *c)
-		}
-		return true
-	})
+	snap := r.store.Read()
+	for _, table := range []string{TableChanges, TableDecidedChanges} {
+		snap.Records(table, func(_ string, v any) bool {
+			c := v.(*PendingChange)
+			if state == "" || c.State == state {
+				out = append(out, deferredOf(snap, *c))
+			}
+			return true
+		})
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
 	return out
 }
 
 // Change returns one change.
 func (r *Reconciler) Change(id string) (PendingChange, bool) {
-	v, ok := r.store.Read().Record(TableChanges, id)
-	if !ok {
-		return PendingChange{}, false
-	}
-	return *v.(*PendingChange), true
+	return lookupChange(r.store.Read(), id)
 }
 
 // Approve marks a pending change approved and applies the current
@@ -209,16 +208,15 @@ func changeUsers(c *PendingChange) []string {
 func (r *Reconciler) decideChange(ctx context.Context, id, state string, actor audit.Actor, requestID string) (*PendingChange, error) {
 	var decided *PendingChange
 	err := r.store.Write(ctx, func(tx *store.WriteTxn) error {
-		v, ok := tx.Record(TableChanges, id)
+		c, ok := lookupChange(tx, id)
 		if !ok {
 			return fmt.Errorf("change %q: %w", id, ErrNotFound)
 		}
-		c := *v.(*PendingChange)
 		if c.State != ChangePending {
 			return fmt.Errorf("change %q is %s: %w", id, c.State, ErrNotPending)
 		}
 		c.State, c.Decided, c.DecidedBy = state, tx.Now(), actor.Name
-		if err := tx.PutRecord(TableChanges, id, &c); err != nil {
+		if err := archiveChange(tx, &c, r.retention); err != nil {
 			return err
 		}
 		typ := audit.TypeChangeApproved

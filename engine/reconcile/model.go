@@ -133,6 +133,16 @@ func Records() map[string]store.RecordDecoder {
 			err := json.Unmarshal(b, &c)
 			return &c, err
 		},
+		TableDecidedChanges: func(b []byte) (any, error) {
+			var c PendingChange
+			err := json.Unmarshal(b, &c)
+			return &c, err
+		},
+		TableDeferred: func(b []byte) (any, error) {
+			var d Deferral
+			err := json.Unmarshal(b, &d)
+			return &d, err
+		},
 	}
 }
 

@@ -43,6 +43,9 @@ type Options struct {
 	// keeps its current decision, is marked (Teammate.DecisionError) and is
 	// retried with backoff.
 	EvalTimeout time.Duration
+	// DecidedRetention is how long decided changes stay listed (default
+	// DefaultDecidedRetention).
+	DecidedRetention time.Duration
 }
 
 // Reconciler applies policy decisions to teammates. Create it with New,
@@ -78,6 +81,9 @@ type Reconciler struct {
 
 	decMu     sync.RWMutex
 	decisions map[string]lastDecision // latest decision per user id
+
+	retention time.Duration // of decided changes
+	blocked   blockedIndex  // users held by open changes
 }
 
 // lastDecision is the in-memory record of a user's latest applied
@@ -130,6 +136,10 @@ func New(opts Options) *Reconciler {
 	if opts.Threshold != nil {
 		r.threshold = *opts.Threshold
 	}
+	r.retention = DefaultDecidedRetention
+	if opts.DecidedRetention > 0 {
+		r.retention = opts.DecidedRetention
+	}
 	r.idle = sync.NewCond(&r.mu)
 	opts.Store.OnCommit(r.onCommit)
 	return r
@@ -142,6 +152,9 @@ func (r *Reconciler) Run(ctx context.Context) {
 	r.mu.Lock()
 	r.runCtx = ctx
 	r.mu.Unlock()
+	if err := r.store.Write(ctx, func(tx *store.WriteTxn) error { return tidyChanges(tx, r.retention) }); err != nil {
+		r.log.Error("archive decided changes", "err", err)
+	}
 	r.enqueue(trigger{cause: Cause{Kind: "startup"}, all: true, committedAt: time.Now()})
 	for {
 		select {
@@ -479,19 +492,10 @@ func touchedUsers(snap *store.Snapshot, batch []trigger) ([]touchedUser, bool) {
 	return out, true
 }
 
-// blockedUsers maps each user in an open pending change to its id.
+// blockedUsers maps each user in an open pending change to its id. The
+// map is shared: do not modify it.
 func (r *Reconciler) blockedUsers(snap *store.Snapshot) map[string]string {
-	out := map[string]string{}
-	snap.Records(TableChanges, func(_ string, v any) bool {
-		c := v.(*PendingChange)
-		if c.State == ChangePending {
-			for _, d := range c.Changes {
-				out[d.ID] = c.ID
-			}
-		}
-		return true
-	})
-	return out
+	return r.blocked.get(snap)
 }
 
 // evaluate decides every user in ids.
@@ -716,13 +720,7 @@ func (r *Reconciler) apply(ctx context.Context, set *policy.Set, batch []trigger
 	now := time.Now()
 	err := r.store.Write(ctx, func(tx *store.WriteTxn) error {
 		for cid, users := range deferred {
-			v, ok := tx.Record(TableChanges, cid)
-			if !ok {
-				continue
-			}
-			c := *v.(*PendingChange)
-			c.Deferred = mergeIDs(c.Deferred, users)
-			if err := tx.PutRecord(TableChanges, cid, &c); err != nil {
+			if err := deferUsers(tx, cid, users); err != nil {
 				return err
 			}
 		}

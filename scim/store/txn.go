@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/scimd/scimd/audit"
@@ -86,6 +87,15 @@ func (r reader) Record(table, key string) (any, bool) {
 func (r reader) Records(table string, fn func(key string, value any) bool) {
 	r.t.records.tree.Ascend(&Record{Table: table}, func(rec *Record) bool {
 		return rec.Table == table && fn(rec.Key, rec.Value)
+	})
+}
+
+// RecordsWithPrefix calls fn for every record of a table whose key starts
+// with prefix, in key order, until fn returns false. Its cost is that of
+// the records it visits, not of the table.
+func (r reader) RecordsWithPrefix(table, prefix string, fn func(key string, value any) bool) {
+	r.t.records.tree.Ascend(&Record{Table: table, Key: prefix}, func(rec *Record) bool {
+		return rec.Table == table && strings.HasPrefix(rec.Key, prefix) && fn(rec.Key, rec.Value)
 	})
 }
 
