@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -252,6 +253,14 @@ func Open(ctx context.Context, dir string) (*Backend, error) {
 	return open(ctx, dir, "FULL")
 }
 
+// fileURI is the SQLite URI of the database file path with the given query:
+// the path is escaped, so that a "#", "?" or "%" in it names the file
+// rather than starting the URI's fragment or query.
+func fileURI(path, query string) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: query}
+	return u.String()
+}
+
 // open is Open with the given synchronous mode. Only FULL is durable; the
 // benchmarks use OFF as the no-fsync floor.
 func open(ctx context.Context, dir, synchronous string) (*Backend, error) {
@@ -263,7 +272,7 @@ func open(ctx context.Context, dir, synchronous string) (*Backend, error) {
 		return nil, err
 	}
 	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(" + synchronous + ")&_pragma=busy_timeout(10000)&_pragma=foreign_keys(OFF)"
-	writer, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	writer, err := sql.Open("sqlite", fileURI(path, pragmas+"&_txlock=immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -274,7 +283,7 @@ func open(ctx context.Context, dir, synchronous string) (*Backend, error) {
 		writer.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
 	}
-	reader, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
+	reader, err := sql.Open("sqlite", fileURI(path, pragmas+"&_pragma=query_only(1)"))
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("sqlite: open reader %s: %w", path, err)

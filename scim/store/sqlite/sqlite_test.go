@@ -225,3 +225,33 @@ func FuzzStoreModel(f *testing.F) {
 		}, ops)
 	})
 }
+
+// TestOpenDirectoryWithURICharacters opens data directories whose names
+// hold characters that mean something in a URI: each is its own database.
+func TestOpenDirectoryWithURICharacters(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	for i, name := range []string{"data#1", "data#2", "data?x=1", "data%231", "data"} {
+		dir := filepath.Join(root, name)
+		b, err := sqlite.Open(ctx, dir)
+		if err != nil {
+			t.Fatalf("open %s: %v", name, err)
+		}
+		s, err := store.Open(ctx, store.Options{Backend: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(s.Read().Tokens()); got != 0 {
+			t.Errorf("new directory %q opened a database holding %d tokens", name, got)
+		}
+		if err := s.Write(ctx, func(w *store.WriteTxn) error {
+			return w.PutToken(&store.Token{Name: name, Digest: fmt.Sprint("d", i), Role: store.TokenRoleSCIM})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); err != nil {
+			t.Errorf("directory %q: %v", name, err)
+		}
+	}
+}
