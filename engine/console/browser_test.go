@@ -267,6 +267,16 @@ func TestBrowserReadTokenSeesWhatTheAPISays(t *testing.T) {
 	}
 	shoot(t, ctx, dir, "teammate")
 
+	// Why does alice have admin? The explanation names the group.
+	do(t, ctx, chromedp.Navigate(e.srv.URL+"/ui/teammates/"+users["alice"]), chromedp.WaitVisible(chromedp.ID("explain")))
+	if got := text(t, ctx, "#t-role"); got != "admin" {
+		t.Fatalf("alice's role = %q", got)
+	}
+	if got := text(t, ctx, "#mattered"); !strings.Contains(got, "Intercom Admins") {
+		t.Fatalf("alice's explanation does not name Intercom Admins:\n%s", got)
+	}
+	shoot(t, ctx, dir, "teammate-explained")
+
 	// A read token sees the held change but no approve button.
 	do(t, ctx, chromedp.Navigate(e.srv.URL+"/ui/changes/"+change), chromedp.WaitVisible(chromedp.ID("diff")))
 	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#approve, #reject").length`)); err != nil || n != 0 {
@@ -307,8 +317,8 @@ func copyForREADME(t *testing.T, dir string) {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"overview", "teammate"} {
-		b, err := os.ReadFile(filepath.Join(dir, name+".png"))
+	for src, name := range map[string]string{"overview": "overview", "teammate-explained": "teammate"} {
+		b, err := os.ReadFile(filepath.Join(dir, src+".png"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -424,8 +425,58 @@ type teammateData struct {
 	Active     string
 	Groups     []groupRow
 	History    []review.HistoryEntry
-	Explain    any
+	Explain    *explainView
 	ExplainErr string
+}
+
+// explainView is the active policy's explanation of a teammate's decision.
+type explainView struct {
+	*policy.Explanation
+	Rules []ruleRow
+}
+
+type ruleRow struct {
+	Rule, Where, Args, Value string
+}
+
+// explainTimeout bounds the explanation of one decision (a traced
+// evaluation, several times the cost of a decision).
+const explainTimeout = 2 * time.Second
+
+// maxValueText bounds a value shown in the explanation.
+const maxValueText = 300
+
+func compactJSON(v any) string {
+	if v == nil {
+		return "null"
+	}
+	b, err := json.Marshal(v)
+	s := string(b)
+	if err != nil {
+		s = fmt.Sprint(v)
+	}
+	if len(s) > maxValueText {
+		s = s[:maxValueText] + "…"
+	}
+	return s
+}
+
+func (c *Console) explain(ctx context.Context, id string) (*explainView, string) {
+	ctx, cancel := context.WithTimeout(ctx, explainTimeout)
+	defer cancel()
+	ex, _, err := c.opts.Reconciler.Explain(ctx, id)
+	if err != nil {
+		return nil, "The active policy could not explain this decision: " + err.Error()
+	}
+	v := &explainView{Explanation: ex}
+	for _, r := range ex.Rules {
+		row := ruleRow{Rule: r.Rule, Where: fmt.Sprintf("%s:%d", r.File, r.Row), Value: compactJSON(r.Value)}
+		if len(r.Args) > 0 {
+			row.Args = compactJSON(r.Args)
+		}
+		v.Rules = append(v.Rules, row)
+	}
+	return v, ""
 }
 
 func (c *Console) teammate(r *http.Request, _ *session) (string, *view, error) {
@@ -463,6 +514,9 @@ func (c *Console) teammate(r *http.Request, _ *session) (string, *view, error) {
 		return "", nil, err
 	}
 	slices.Reverse(d.History)
+	if !t.UserDeleted {
+		d.Explain, d.ExplainErr = c.explain(r.Context(), id)
+	}
 	return "teammate", &view{Title: t.UserName, Nav: "teammates", Data: d}, nil
 }
 
