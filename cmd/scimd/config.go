@@ -36,6 +36,16 @@ type serveConfig struct {
 	WebhookMinBackoff  time.Duration
 	WebhookMaxBackoff  time.Duration
 	WebhookTimeout     time.Duration
+	// HTTP server hardening (see connection limits in README).
+	AdminListen              string
+	TrustedProxies           []string
+	MetricsAuth              bool
+	MaxHeaderBytes           int
+	MaxConnections           int
+	MaxConnectionsPerAddress int
+	ReadHeaderTimeout        time.Duration
+	ReadTimeout              time.Duration
+	IdleTimeout              time.Duration
 }
 
 func defaultServeConfig() serveConfig {
@@ -64,6 +74,14 @@ func defaultServeConfig() serveConfig {
 		WebhookMinBackoff:  5 * time.Second,
 		WebhookMaxBackoff:  time.Hour,
 		WebhookTimeout:     10 * time.Second,
+		// A client gets 64 KiB of headers, 10 s to send them, 60 s for the
+		// whole request; idle keep-alive connections close after 60 s.
+		MaxHeaderBytes:           64 << 10,
+		MaxConnections:           1024,
+		MaxConnectionsPerAddress: 256,
+		ReadHeaderTimeout:        10 * time.Second,
+		ReadTimeout:              60 * time.Second,
+		IdleTimeout:              60 * time.Second,
 	}
 }
 
@@ -86,6 +104,15 @@ func bindServeFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.DurationVar(&c.WebhookMinBackoff, "webhook-min-backoff", c.WebhookMinBackoff, "first retry delay of a failed webhook delivery (SCIMD_WEBHOOK_MIN_BACKOFF)")
 	fs.DurationVar(&c.WebhookMaxBackoff, "webhook-max-backoff", c.WebhookMaxBackoff, "longest retry delay of a failing webhook endpoint (SCIMD_WEBHOOK_MAX_BACKOFF)")
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", c.WebhookTimeout, "time limit of one webhook delivery attempt (SCIMD_WEBHOOK_TIMEOUT)")
+	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "separate address for /api/v1, /metrics and the console; empty: the --listen address serves all (SCIMD_ADMIN_LISTEN)")
+	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "CIDRs or addresses of reverse proxies whose Host and X-Forwarded-Host/-Proto may build meta.location (SCIMD_TRUSTED_PROXIES)")
+	fs.BoolVar(&c.MetricsAuth, "metrics-auth", c.MetricsAuth, "require a token with the read scope on /metrics (SCIMD_METRICS_AUTH)")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request header block; larger → 431 (SCIMD_MAX_HEADER_BYTES)")
+	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "most connections open at once per listener; more are closed at accept (SCIMD_MAX_CONNECTIONS)")
+	fs.IntVar(&c.MaxConnectionsPerAddress, "max-connections-per-address", c.MaxConnectionsPerAddress, "most connections open at once from one client IP (SCIMD_MAX_CONNECTIONS_PER_ADDRESS)")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time a client has to send its request headers (SCIMD_READ_HEADER_TIMEOUT)")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time a client has to send a whole request, body included; slower → 408 (SCIMD_READ_TIMEOUT)")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "idle keep-alive connections are closed after this (SCIMD_IDLE_TIMEOUT)")
 }
 
 // envName is the environment variable that sets the serve flag name:

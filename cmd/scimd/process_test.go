@@ -49,9 +49,14 @@ type daemon struct {
 	stderr  *bytes.Buffer
 	exited  chan error
 	dataDir string
+	// adminBase is the --admin-listen origin when one was printed.
+	adminBase string
 }
 
-var baseURLLine = regexp.MustCompile(`SCIM base URL: (http://[^ ]+)/scim/v2`)
+var (
+	baseURLLine  = regexp.MustCompile(`SCIM base URL: (https?://[^ ]+)/scim/v2`)
+	adminAPILine = regexp.MustCompile(`Admin API: (https?://[^ ]+)/api/v1`)
+)
 
 // startDaemon runs scimd serve on a free loopback port over dataDir, with
 // extra arguments, and waits until it serves.
@@ -91,20 +96,29 @@ func launchDaemon(t *testing.T, cmd *exec.Cmd, dataDir string) *daemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start scimd: %v", err)
 	}
-	found := make(chan string, 1)
+	found := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		sent := false
+		var scimBase, admin string
 		for sc.Scan() {
-			if m := baseURLLine.FindStringSubmatch(sc.Text()); m != nil && !sent {
-				found <- m[1]
+			if m := baseURLLine.FindStringSubmatch(sc.Text()); m != nil {
+				scimBase = m[1]
+			}
+			if m := adminAPILine.FindStringSubmatch(sc.Text()); m != nil {
+				admin = m[1]
+			}
+			// The console line comes after the SCIM and admin lines.
+			if strings.HasPrefix(sc.Text(), "Web console: ") && scimBase != "" && !sent {
+				found <- [2]string{scimBase, admin}
 				sent = true
 			}
 		}
 	}()
 	go func() { d.exited <- cmd.Wait() }()
 	select {
-	case d.base = <-found:
+	case f := <-found:
+		d.base, d.adminBase = f[0], f[1]
 	case err := <-d.exited:
 		t.Fatalf("scimd exited before serving: %v\n%s", err, d.stderr)
 	case <-time.After(30 * time.Second):

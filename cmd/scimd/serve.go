@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/scimd/scimd/engine/app"
 	"github.com/scimd/scimd/engine/console"
 	"github.com/scimd/scimd/engine/reconcile"
+	"github.com/scimd/scimd/internal/httpstack"
 	"github.com/scimd/scimd/scim/server"
 )
 
@@ -83,6 +85,55 @@ func adminTokenFromEnv() (string, error) {
 	return token, nil
 }
 
+// listening is one HTTP server on its listener.
+type listening struct {
+	name string
+	ln   net.Listener
+	srv  *http.Server
+}
+
+// listen binds addr behind the connection limits and builds its hardened
+// HTTP server.
+func listen(cfg serveConfig, addr, name string, h http.Handler, a *app.App, log *slog.Logger) (*listening, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	limited := a.LimitListener(ln, httpstack.Limits{Max: cfg.MaxConnections, PerAddress: cfg.MaxConnectionsPerAddress}, name)
+	srv := &http.Server{
+		Handler:           h,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.ReadTimeout + 2*time.Minute,
+		IdleTimeout:       cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelInfo),
+	}
+	srv.RegisterOnShutdown(a.Drain)
+	return &listening{name: name, ln: limited, srv: srv}, nil
+}
+
+// parseTrustedProxies parses --trusted-proxies: CIDRs or single addresses.
+func parseTrustedProxies(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies: %q is neither a CIDR nor an IP address", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
 // runServe runs the daemon until ctx is cancelled, then shuts down
 // gracefully: stop accepting, finish in-flight requests, stop the
 // reconciler, close the store. SIGHUP reloads the policies.
@@ -98,6 +149,10 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if adminToken != "" && len(adminToken) < minAdminTokenLength {
 		return fmt.Errorf("the admin token is %d characters long; use at least %d random characters (for example: openssl rand -hex 32)", len(adminToken), minAdminTokenLength)
 	}
+	trusted, err := parseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	a, err := app.Open(ctx, app.Config{
 		Data: cfg.Data, Database: cfg.Database, Policies: cfg.Policies, AdminToken: adminToken,
 		ExternalURL: cfg.ExternalURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxResults: cfg.MaxResults,
@@ -106,7 +161,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		EvalTimeout: cfg.EvalTimeout, ReadyMaxBacklogAge: cfg.ReadyMaxBacklogAge,
 		Delivery: app.DeliveryConfig{MaxFailures: cfg.WebhookMaxFailures, MinBackoff: cfg.WebhookMinBackoff,
 			MaxBackoff: cfg.WebhookMaxBackoff, Timeout: cfg.WebhookTimeout},
-		Logger: log, ProcessMetrics: true,
+		Logger: log, ProcessMetrics: true, TrustedProxies: trusted, MetricsAuth: cfg.MetricsAuth,
 	})
 	if err != nil {
 		return err
@@ -116,35 +171,52 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "Admin token (shown once; set SCIMD_ADMIN_TOKEN to use the CLI): %s\n", a.GeneratedAdminToken)
 	}
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
 	ui, err := console.New(console.Options{Store: a.Store, Reconciler: a.Reconciler, Policies: a.Policies,
 		Gatherer: a.Registry, Logger: log, SecureCookies: strings.HasPrefix(cfg.ExternalURL, "https://")})
 	if err != nil {
 		return fmt.Errorf("web console: %w", err)
 	}
 	defer ui.Close()
-	srv := &http.Server{
-		Handler:           ui.Mount(a.Handler),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      120 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	all, public, admin := a.Handlers(ui.Mount)
+	var servers []*listening
+	defer func() {
+		for _, l := range servers {
+			_ = l.ln.Close()
+		}
+	}()
+	mainHandler := all
+	if cfg.AdminListen != "" {
+		mainHandler = public
 	}
-	srv.RegisterOnShutdown(a.Drain)
-	base := "http://" + ln.Addr().String() + server.BasePath
+	main, err := listen(cfg, cfg.Listen, "main", mainHandler, a, log)
+	if err != nil {
+		return err
+	}
+	servers = append(servers, main)
+	if cfg.AdminListen != "" {
+		adm, err := listen(cfg, cfg.AdminListen, "admin", admin, a, log)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, adm)
+	}
+	base := "http://" + main.ln.Addr().String() + server.BasePath
 	if cfg.ExternalURL != "" {
 		base = cfg.ExternalURL + server.BasePath
 	}
-	log.Info("scimd serving", "scimBaseURL", base, "listen", ln.Addr().String(), "policies", cfg.Policies)
+	log.Info("scimd serving", "scimBaseURL", base, "listen", main.ln.Addr().String(), "policies", cfg.Policies)
 	fmt.Fprintf(stdout, "SCIM base URL: %s\n", base)
-	fmt.Fprintf(stdout, "Web console: %s%s\n", strings.TrimSuffix(base, server.BasePath), console.Prefix)
+	adminBase := strings.TrimSuffix(base, server.BasePath)
+	if len(servers) > 1 {
+		adminBase = "http://" + servers[1].ln.Addr().String()
+		fmt.Fprintf(stdout, "Admin API: %s/api/v1\n", adminBase)
+	}
+	fmt.Fprintf(stdout, "Web console: %s%s\n", adminBase, console.Prefix)
 
-	errCh := make(chan error, 1)
-	go func() { errCh <- srv.Serve(ln) }()
+	errCh := make(chan error, len(servers))
+	for _, l := range servers {
+		go func() { errCh <- l.srv.Serve(l.ln) }()
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -164,8 +236,10 @@ wait:
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Warn("http shutdown", "err", err)
+	for _, l := range servers {
+		if err := l.srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("http shutdown", "listener", l.name, "err", err)
+		}
 	}
 	ui.Close()
 	if err := a.Close(); err != nil {

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +28,7 @@ import (
 	"github.com/scimd/scimd/engine/policy"
 	"github.com/scimd/scimd/engine/policywatch"
 	"github.com/scimd/scimd/engine/reconcile"
+	"github.com/scimd/scimd/internal/httpstack"
 	"github.com/scimd/scimd/scim/server"
 	"github.com/scimd/scimd/scim/store"
 	"github.com/scimd/scimd/scim/store/postgres"
@@ -67,6 +70,11 @@ type Config struct {
 	// TokenSweep is how often token expiry is audited and last-used
 	// times are stored (default one minute).
 	TokenSweep time.Duration
+	// TrustedProxies are the peers whose Host and X-Forwarded-Host/-Proto
+	// headers meta.location may use.
+	TrustedProxies []netip.Prefix
+	// MetricsAuth makes /metrics require a token with the read scope.
+	MetricsAuth bool
 }
 
 // App is a running scimd.
@@ -77,8 +85,9 @@ type App struct {
 	SCIM       *server.Server
 	Registry   *prometheus.Registry
 	// Handler serves everything: /scim/v2, /api/v1, /healthz, /readyz,
-	// /metrics.
+	// /metrics, behind the one middleware stack (internal/httpstack).
 	Handler http.Handler
+
 	// Router holds every route behind Handler (route listings and tests).
 	Router *mux.Router
 	// GeneratedAdminToken is set when Open generated the admin token (first
@@ -91,6 +100,7 @@ type App struct {
 	stopRec context.CancelFunc
 	recDone chan struct{}
 	lock    *datadir.Lock
+	stack   *httpstack.Stack
 	metrics *namingRegistry
 	// Audit verification metrics (watch.go).
 	auditFailures                  prometheus.Counter
@@ -182,10 +192,11 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.SCIM = server.New(server.Options{
 		Store: st, Logger: log, Registerer: reg,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxResults: cfg.MaxResults, ExternalURL: cfg.ExternalURL,
-		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
+		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TrustedProxies: cfg.TrustedProxies,
 	})
 	a.startTokenSweep(cfg.TokenSweep)
 	router := mux.NewRouter()
+	router.Use(httpstack.RouteLabel)
 	a.SCIM.Register(router)
 	api.New(api.Options{Store: st, Reconciler: rec, Policy: policyStatus{a.Policies},
 		RequireAdmin: a.requireScope,
@@ -197,11 +208,50 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	router.HandleFunc("/healthz", a.healthy)
 	router.HandleFunc("/readyz", a.ready)
-	router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	var metrics http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if cfg.MetricsAuth {
+		metrics = a.SCIM.RequireToken(server.ScopeRead, metrics)
+	}
+	router.Handle("/metrics", metrics)
 	a.startAuditVerifier(cfg.AuditVerifyInterval)
 	a.Router = router
-	a.Handler = server.CanonicalPaths(router)
+	a.stack = httpstack.New(httpstack.Options{Logger: log, Registerer: reg, MaxBodyBytes: cfg.MaxBodyBytes})
+	a.Handler, _, _ = a.Handlers(nil)
 	return a, nil
+}
+
+// LimitListener wraps a listener with connection limits, counted in the
+// app's metrics under name.
+func (a *App) LimitListener(ln net.Listener, limits httpstack.Limits, name string) net.Listener {
+	return a.stack.LimitListener(ln, limits, name)
+}
+
+// Handlers returns the handlers the listeners serve, each behind the one
+// middleware stack: all routes, the public ones (SCIM, health; no admin
+// API, metrics or console) and the admin ones (everything but SCIM).
+// mount, when not nil, adds routes in front of the app's (the console).
+func (a *App) Handlers(mount func(http.Handler) http.Handler) (all, public, admin http.Handler) {
+	inner := server.CanonicalPaths(a.Router)
+	if mount != nil {
+		inner = mount(inner)
+	}
+	return a.stack.Wrap(inner),
+		a.stack.Wrap(refusePaths(inner, "/api/", "/metrics", "/ui")),
+		a.stack.Wrap(refusePaths(inner, server.BasePath))
+}
+
+// refusePaths answers 404 for the paths under any of prefixes (the other
+// listener serves them) and passes the rest to next.
+func refusePaths(next http.Handler, prefixes ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, p := range prefixes {
+			if r.URL.Path == strings.TrimSuffix(p, "/") || strings.HasPrefix(r.URL.Path, strings.TrimSuffix(p, "/")+"/") {
+				httpjson.Error(w, http.StatusNotFound, "not served on this listener")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // healthy answers /healthz: 200 while the process can do its job, 503

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/scimd/scimd/audit"
+	"github.com/scimd/scimd/internal/httpstack"
 	"github.com/scimd/scimd/scim/store"
 )
 
@@ -64,10 +65,7 @@ func Digest(secret string) string {
 
 type ctxKey int
 
-const (
-	actorKey ctxKey = iota
-	requestIDKey
-)
+const actorKey ctxKey = 0
 
 // ActorFrom returns the actor of an authenticated request.
 func ActorFrom(ctx context.Context) audit.Actor {
@@ -75,15 +73,13 @@ func ActorFrom(ctx context.Context) audit.Actor {
 	return a
 }
 
-// RequestIDFrom returns the request id assigned by the server.
+// RequestIDFrom returns the request id scimd assigned to the request
+// (internal/httpstack), never one a client sent.
 func RequestIDFrom(ctx context.Context) string {
-	s, _ := ctx.Value(requestIDKey).(string)
-	return s
-}
-
-// WithRequestID returns ctx carrying the request id scimd assigned.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey, id)
+	if i := httpstack.InfoFrom(ctx); i != nil {
+		return i.RequestID
+	}
+	return ""
 }
 
 // WithActor returns ctx carrying an actor (used by other components that
@@ -148,6 +144,7 @@ func (s *Server) RequireRouteScope(scopeOf func(*http.Request) string, next http
 			return
 		}
 		actor := actorOf(tok)
+		httpstack.SetActor(r.Context(), actor.Kind, actor.Name)
 		s.used.touch(tok.Name, s.now())
 		scope := scopeOf(r)
 		if !Grants(tok.ScopeList(), scope) {

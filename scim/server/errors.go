@@ -57,6 +57,10 @@ func asError(err error) *Error {
 	if errors.As(err, &mbe) {
 		return errorf(http.StatusRequestEntityTooLarge, "", "request body exceeds %d bytes", mbe.Limit)
 	}
+	var hs interface{ HTTPStatus() int }
+	if errors.As(err, &hs) && hs.HTTPStatus() >= 400 && hs.HTTPStatus() < 500 {
+		return errorf(hs.HTTPStatus(), "", "%v", err)
+	}
 	if errors.Is(err, store.ErrUnavailable) {
 		return errorf(http.StatusServiceUnavailable, "", "writes are disabled after a failed commit (disk full or I/O error); retry once scimd restarts")
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/scimd/scimd/audit"
+	"github.com/scimd/scimd/internal/httpstack"
 	"github.com/scimd/scimd/scim/schema"
 	"github.com/scimd/scimd/scim/server"
 	"github.com/scimd/scimd/scim/store"
@@ -91,9 +92,11 @@ func newInProcessServer(t testing.TB, opts ...func(*server.Options)) *testServer
 		f(&o)
 	}
 	router := mux.NewRouter()
+	router.Use(httpstack.RouteLabel)
 	srv := server.New(o)
 	srv.Register(router)
-	return &testServer{t: t, Store: st, Server: srv, Handler: server.CanonicalPaths(router), Admin: admin, Token: tok,
+	stack := httpstack.New(httpstack.Options{Logger: logger, MaxBodyBytes: o.MaxBodyBytes})
+	return &testServer{t: t, Store: st, Server: srv, Handler: stack.Wrap(server.CanonicalPaths(router)), Admin: admin, Token: tok,
 		Base: "http://example.test" + server.BasePath}
 }
 

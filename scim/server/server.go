@@ -9,7 +9,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -48,6 +50,9 @@ type Options struct {
 	// (default 1000), advertised as bulk.maxOperations; more → 413. The
 	// bulk payload limit is MaxBodyBytes.
 	BulkMaxOperations int
+	// TrustedProxies are the peers whose Host and X-Forwarded-Host/-Proto
+	// headers meta.location may use (when ExternalURL is empty).
+	TrustedProxies []netip.Prefix
 }
 
 // Server serves the SCIM API.
@@ -63,6 +68,7 @@ type Server struct {
 	metrics    *httpMetrics
 	now        func() time.Time
 	used       lastUsed
+	trusted    []netip.Prefix
 }
 
 // New returns a Server.
@@ -87,6 +93,7 @@ func New(opts Options) *Server {
 	if s.bulkMaxOps = opts.BulkMaxOperations; s.bulkMaxOps <= 0 {
 		s.bulkMaxOps = defaultBulkMaxOperations
 	}
+	s.trusted = opts.TrustedProxies
 	s.now = opts.Now
 	if s.now == nil {
 		s.now = time.Now
@@ -110,7 +117,7 @@ func newPatcher() *patch.Patcher {
 // /api/v1 on r.
 func (s *Server) Register(r *mux.Router) {
 	scim := r.PathPrefix(BasePath).Subrouter()
-	scim.Use(s.instrument, s.scimAuth)
+	scim.Use(s.limitBody, s.scimAuth)
 	for _, kind := range []store.Kind{store.KindUser, store.KindGroup} {
 		base := resourceTypeOf(kind).Endpoint
 		scim.HandleFunc(base, s.list(kind)).Methods(http.MethodGet)
@@ -142,7 +149,7 @@ func (s *Server) Register(r *mux.Router) {
 	})
 
 	api := r.PathPrefix("/api/v1").Subrouter()
-	api.Use(s.instrument)
+	api.Use(s.limitBody)
 	api.Handle("/tokens", s.RequireToken(ScopeAdmin, http.HandlerFunc(s.createToken))).Methods(http.MethodPost)
 	api.Handle("/tokens", s.RequireToken(ScopeAdmin, http.HandlerFunc(s.listTokens))).Methods(http.MethodGet)
 	api.Handle("/tokens/{name}", s.RequireToken(ScopeAdmin, http.HandlerFunc(s.revokeToken))).Methods(http.MethodDelete)
@@ -193,7 +200,10 @@ func (s *Server) scimAuth(next http.Handler) http.Handler {
 	}))
 }
 
-// baseURL is the absolute SCIM base URL for a request.
+// baseURL is the absolute SCIM base URL for a request: ExternalURL when
+// set; otherwise the address the request arrived at, and only when the
+// peer is a trusted proxy its Host and X-Forwarded-Host/-Proto, so a
+// client cannot make scimd hand out locations on another host.
 func (s *Server) baseURL(r *http.Request) string {
 	if s.external != "" {
 		return s.external + BasePath
@@ -202,10 +212,53 @@ func (s *Server) baseURL(r *http.Request) string {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
-		scheme = p
+	host := r.Host
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		host = a.String()
 	}
-	return scheme + "://" + r.Host + BasePath
+	if s.trustedPeer(r) {
+		host = r.Host
+		if fh, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Host"), ","); validHost(strings.TrimSpace(fh)) {
+			host = strings.TrimSpace(fh)
+		}
+		if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
+			scheme = p
+		}
+	}
+	return scheme + "://" + host + BasePath
+}
+
+// trustedPeer reports whether the request comes straight from a trusted
+// proxy (Options.TrustedProxies).
+func (s *Server) trustedPeer(r *http.Request) bool {
+	if len(s.trusted) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range s.trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// validHost accepts a host[:port] made of the characters a DNS name, an
+// IPv4 or a bracketed IPv6 address uses.
+func validHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	for _, c := range h {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(".-:[]", c)) {
+			return false
+		}
+	}
+	return true
 }
 
 // methodNotAllowed answers 405 with the methods the path allows.
@@ -230,10 +283,4 @@ func newID() string {
 	b[8] = (b[8] & 0x3f) | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
-func newRequestID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

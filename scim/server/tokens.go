@@ -154,8 +154,8 @@ func decodeJSONBody(r *http.Request, v any) *Error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		if e := asError(err); e.Status == http.StatusRequestEntityTooLarge {
-			return e
+		if e := asError(err); e.Status != http.StatusInternalServerError {
+			return e // too large, truncated, too slow
 		}
 		return badRequest("invalidSyntax", "request body is not valid: %v", err)
 	}
