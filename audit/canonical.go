@@ -6,17 +6,13 @@ import (
 	"unicode/utf8"
 )
 
-// canonicalEvent encodes e canonically: the bytes canonicalJSON(e) gives,
-// that is, e's JSON with object keys sorted at every level.
-func canonicalEvent(e Event) ([]byte, error) {
-	return appendCanonicalEvent(nil, e)
-}
-
-// appendCanonicalEvent appends canonicalEvent(e) to dst. When every value
-// in e is already plain JSON data (strings, numbers, booleans, maps with
-// string keys, slices) and every string is valid UTF-8, it writes the
-// sorted form directly, in one pass; otherwise (Go structs in Details or
-// Change) it takes the encode–decode–encode route.
+// appendCanonicalEvent appends e's canonical encoding to dst: the bytes
+// canonicalJSON(e) gives, that is, e's JSON with object keys sorted at
+// every level. When every value in e is already plain JSON data (strings,
+// numbers, booleans, maps with string keys, slices) and every string is
+// valid UTF-8, it writes the sorted form directly, in one pass; otherwise
+// (Go structs in Details or Change) it takes the encode–decode–encode
+// route.
 func appendCanonicalEvent(dst []byte, e Event) ([]byte, error) {
 	if !plainEvent(e) {
 		b, err := canonicalJSON(e)

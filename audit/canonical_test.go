@@ -32,7 +32,7 @@ func TestCanonicalEventMatchesRoundTrip(t *testing.T) {
 		if !plainEvent(e) {
 			t.Fatalf("event %d should take the one-pass route", e.Seq)
 		}
-		fast, err := canonicalEvent(e)
+		fast, err := appendCanonicalEvent(nil, e)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +68,7 @@ func FuzzCanonicalEvent(f *testing.F) {
 		if !plainEvent(e) {
 			return
 		}
-		fast, err := canonicalEvent(e)
+		fast, err := appendCanonicalEvent(nil, e)
 		if err != nil {
 			t.Fatal(err)
 		}

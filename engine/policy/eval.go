@@ -81,14 +81,6 @@ func (s *Set) Teammate(ctx context.Context, in TeammateInput) (Decision, error) 
 	return s.decide(ctx, input, d)
 }
 
-// TeammateValue is Teammate for an input already built as an AST value
-// (see TeammateInput.Value), for callers that build or cache inputs
-// themselves.
-func (s *Set) TeammateValue(ctx context.Context, input ast.Value) (Decision, error) {
-	d := Decision{Revision: s.revision, DecisionID: newDecisionID()}
-	return s.decide(ctx, projectValue(input, s.fast.proj), d)
-}
-
 // decide decides a projected input: from the memo when an equal input was
 // decided before by this revision, else by OPA.
 func (s *Set) decide(ctx context.Context, input ast.Value, d Decision) (Decision, error) {

@@ -95,7 +95,6 @@ type Store struct {
 
 	pending chan *pendingCommit
 	durable atomic.Pointer[Snapshot]
-	wake    atomic.Pointer[chan struct{}] // closed and replaced on every durable commit
 	done    chan struct{}
 
 	hooksMu sync.RWMutex
@@ -175,8 +174,6 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
-	wake := make(chan struct{})
-	s.wake.Store(&wake)
 	snap := s.pub
 	s.durable.Store(&Snapshot{reader: reader{t: &snap}, FeedSeq: s.lastFeed})
 	go s.commitLoop()
@@ -404,9 +401,6 @@ func (s *Store) decodeRecord(env recordEnvelope) (any, error) {
 // Read returns a snapshot of durable state.
 func (s *Store) Read() *Snapshot { return s.durable.Load() }
 
-// Changed returns a channel that is closed at the next durable commit.
-func (s *Store) Changed() <-chan struct{} { return *s.wake.Load() }
-
 // OnCommit registers fn to be called, in commit order, after each write
 // transaction becomes durable. fn runs on the committer goroutine: it must
 // be quick (enqueue work, do not block).
@@ -606,9 +600,6 @@ func (s *Store) commitGroup(group []*pendingCommit) {
 	s.metrics.batchSize.Observe(float64(len(group)))
 	last := group[len(group)-1]
 	s.durable.Store(&Snapshot{reader: reader{t: last.snap}, Commit: last.info.Commit, FeedSeq: last.info.FeedSeq})
-	wake := make(chan struct{})
-	old := s.wake.Swap(&wake)
-	close(*old)
 	s.hooksMu.RLock()
 	hooks := s.hooks
 	s.hooksMu.RUnlock()

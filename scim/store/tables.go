@@ -83,10 +83,6 @@ func compareResourceExt(a, b *Resource) int {
 	return cmp.Compare(a.ID, b.ID)
 }
 
-func newResourceTable() *resourceTable {
-	return &resourceTable{byID: newTree(compareResourceID), byName: newTree(compareResourceName), byExt: newTree(compareResourceExt)}
-}
-
 // loadResourceTable builds a table from all its resources at once. rs is
 // reordered.
 func loadResourceTable(rs []*Resource) *resourceTable {

@@ -108,8 +108,8 @@ const (
 )
 
 // Record is a value owned by another component, stored under (Table, Key).
-// Record values are registered with a codec (see Codecs) so they are decoded
-// to their Go type when the store loads.
+// Each record table has a decoder registered in Options.Records, so that
+// its values are decoded to their Go type when the store loads.
 type Record struct {
 	Table string
 	Key   string
