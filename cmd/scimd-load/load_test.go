@@ -366,3 +366,35 @@ func TestReportCountsRequestsOverTheMeasuredWindow(t *testing.T) {
 		t.Errorf("report seconds %.3f, want the scenario's 4", rep.Seconds)
 	}
 }
+
+// TestBulkSync: --bulk sends the sync as POST /Bulk requests and the
+// server ends up with what a request-per-operation sync leaves; a second
+// bulk sync finds the existing resources.
+func TestBulkSync(t *testing.T) {
+	s := startServer(t)
+	const users, groups, memberships = 50, 5, 120
+	rep, _ := runLoad(t, s, "sync", "--users", "50", "--groups", "5", "--memberships", "120",
+		"--batch", "10", "--bulk", "20", "--concurrency", "3")
+	if rep.Total.Errors != 0 {
+		t.Fatalf("bulk sync: %+v %v", rep.Kinds, rep.FirstErrors)
+	}
+	if k := kindOf(t, rep, kindBulkUsers); k.Count != 3 { // 20 + 20 + 10 users
+		t.Errorf("%d bulk user requests, want 3", k.Count)
+	}
+	checkLatencies(t, kindOf(t, rep, kindBulkMembers))
+	var gs struct {
+		Groups []struct{ Members []string }
+	}
+	s.admin(t, "/groups", &gs)
+	total := 0
+	for _, g := range gs.Groups {
+		total += len(g.Members)
+	}
+	if len(gs.Groups) != groups || total != memberships {
+		t.Errorf("server has %d groups with %d memberships, want %d and %d", len(gs.Groups), total, groups, memberships)
+	}
+	rep, _ = runLoad(t, s, "sync", "--users", "50", "--groups", "5", "--memberships", "120", "--batch", "10", "--bulk", "20")
+	if rep.Total.Errors != 0 {
+		t.Errorf("bulk re-sync: %+v %v", rep.Kinds, rep.FirstErrors)
+	}
+}

@@ -8,7 +8,8 @@
 //
 //	sync   initial push, as an IdP does it: create N users, create M empty
 //	       groups, then fill the groups with K memberships through member
-//	       PATCHes of --batch members each.
+//	       PATCHes of --batch members each; with --bulk N every request
+//	       is a POST /Bulk of N of those operations.
 //	churn  a steady rate of membership changes (add, remove, move between
 //	       groups) and user deactivations against the server's current
 //	       state (seeded with a small sync when the server is empty).
@@ -57,6 +58,7 @@ type config struct {
 	groups      int
 	memberships int
 	batch       int
+	bulk        int
 	concurrency int
 	rate        float64
 	duration    time.Duration
@@ -74,6 +76,7 @@ const usage = `usage: scimd-load SCENARIO --url BASE_URL --token TOKEN [flags]
 scenarios:
   sync    create --users users and --groups empty groups, then add
           --memberships memberships with member PATCHes of --batch members
+          (--bulk N: as POST /Bulk requests of N operations)
   churn   membership add/remove/move PATCHes and user deactivations at
           --rate changes/s for --duration (seeds a small state when empty)
   read    userName eq "…" lookups at --rate requests/s for --duration
@@ -103,6 +106,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.groups, "groups", 10, "groups to create")
 	fs.IntVar(&c.memberships, "memberships", 3000, "memberships to add")
 	fs.IntVar(&c.batch, "batch", 100, "members per membership PATCH (sync)")
+	fs.IntVar(&c.bulk, "bulk", 0, "sync: send every create and member PATCH as POST /Bulk requests of this many operations (0: one request each)")
 	fs.IntVar(&c.concurrency, "concurrency", 8, "requests in flight")
 	fs.Float64Var(&c.rate, "rate", 0, "requests (read) or changes (churn) per second; 0: as fast as possible")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long churn and read run")
@@ -126,8 +130,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("--url is required")
 	case c.token == "":
 		return c, errors.New("--token is required")
-	case c.users < 1 || c.groups < 1 || c.memberships < 0 || c.batch < 1 || c.concurrency < 1:
-		return c, errors.New("--users, --groups, --batch and --concurrency must be at least 1, --memberships at least 0")
+	case c.users < 1 || c.groups < 1 || c.memberships < 0 || c.batch < 1 || c.concurrency < 1 || c.bulk < 0:
+		return c, errors.New("--users, --groups, --batch and --concurrency must be at least 1, --memberships and --bulk at least 0")
 	case c.rate < 0 || c.duration <= 0 || c.timeout <= 0:
 		return c, errors.New("--rate must be >= 0, --duration and --timeout > 0")
 	case c.missRatio < 0 || c.missRatio > 1:

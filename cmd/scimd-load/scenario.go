@@ -131,16 +131,7 @@ func (l *loader) groupName(j int) string {
 // createUser creates user i, or finds it when it exists already.
 func (l *loader) createUser(ctx context.Context, i int) (string, error) {
 	name := l.userName(i)
-	body := map[string]any{
-		"schemas":     []string{userURN, enterURN},
-		"userName":    name,
-		"externalId":  fmt.Sprintf("%s-%07d", l.cfg.prefix, i),
-		"name":        map[string]any{"givenName": "Given", "familyName": fmt.Sprintf("Family%d", i)},
-		"displayName": fmt.Sprintf("Given Family%d", i),
-		"emails":      []any{map[string]any{"value": name, "type": "work", "primary": true}},
-		"active":      true,
-		enterURN:      map[string]any{"department": departments[i%len(departments)], "employeeNumber": fmt.Sprint(i)},
-	}
+	body := l.userBody(i)
 	var out resource
 	var status int
 	err := l.timed(kindCreateUser, func() (err error) {
@@ -158,10 +149,25 @@ func (l *loader) createUser(ctx context.Context, i int) (string, error) {
 	return id, err
 }
 
+// userBody is the representation of user i an IdP pushes.
+func (l *loader) userBody(i int) map[string]any {
+	name := l.userName(i)
+	return map[string]any{
+		"schemas":     []string{userURN, enterURN},
+		"userName":    name,
+		"externalId":  fmt.Sprintf("%s-%07d", l.cfg.prefix, i),
+		"name":        map[string]any{"givenName": "Given", "familyName": fmt.Sprintf("Family%d", i)},
+		"displayName": fmt.Sprintf("Given Family%d", i),
+		"emails":      []any{map[string]any{"value": name, "type": "work", "primary": true}},
+		"active":      true,
+		enterURN:      map[string]any{"department": departments[i%len(departments)], "employeeNumber": fmt.Sprint(i)},
+	}
+}
+
 // createGroup creates empty group j, or finds it when it exists already.
 func (l *loader) createGroup(ctx context.Context, j int) (string, error) {
 	name := l.groupName(j)
-	body := map[string]any{"schemas": []string{groupURN}, "displayName": name, "members": []any{}}
+	body := l.groupBody(j)
 	var out resource
 	var status int
 	err := l.timed(kindCreateGroup, func() (err error) {
@@ -177,6 +183,11 @@ func (l *loader) createGroup(ctx context.Context, j int) (string, error) {
 		return err
 	})
 	return id, err
+}
+
+// groupBody is the representation of empty group j.
+func (l *loader) groupBody(j int) map[string]any {
+	return map[string]any{"schemas": []string{groupURN}, "displayName": l.groupName(j), "members": []any{}}
 }
 
 // plan returns, per group, the indexes of the users the sync makes members:
@@ -195,6 +206,43 @@ func plan(users, groups, memberships int) [][]int {
 		out[g] = append(out[g], u)
 	}
 	return out
+}
+
+// memberJob is one member PATCH of the sync: users (indexes) added to a
+// group.
+type memberJob struct {
+	group int
+	users []int
+}
+
+// memberJobs splits the sync's memberships into PATCHes of c.batch members,
+// round robin over the groups.
+func memberJobs(c config) []memberJob {
+	var jobs []memberJob
+	perGroup := plan(c.users, c.groups, c.memberships)
+	for off := 0; ; off += c.batch {
+		more := false
+		for g, us := range perGroup {
+			if off < len(us) {
+				jobs = append(jobs, memberJob{g, us[off:min(off+c.batch, len(us))]})
+				more = true
+			}
+		}
+		if !more {
+			return jobs
+		}
+	}
+}
+
+// ids returns the ids of the users (indexes) that were created.
+func (st *state) ids(users []int) []string {
+	ids := make([]string, 0, len(users))
+	for _, u := range users {
+		if st.users[u] != "" {
+			ids = append(ids, st.users[u])
+		}
+	}
+	return ids
 }
 
 // state is the simulator's view of the server's users and groups.
@@ -247,6 +295,9 @@ func (l *loader) push(ctx context.Context) (*state, error) {
 	c := l.cfg
 	st := &state{users: make([]string, c.users), names: make([]string, c.users), groups: make([]string, c.groups),
 		members: make([]memberSet, c.groups), off: map[string]bool{}}
+	if c.bulk > 0 {
+		return st, l.pushBulk(ctx, st, memberJobs(c))
+	}
 	l.prog.begin("users", int64(c.users), 0)
 	err := forEach(ctx, c.users, c.concurrency, func(i int) {
 		st.users[i], _ = l.createUser(ctx, i)
@@ -263,35 +314,11 @@ func (l *loader) push(ctx context.Context) (*state, error) {
 	}); err != nil {
 		return nil, err
 	}
-	// Member PATCHes of c.batch members, round robin over the groups.
-	type job struct {
-		group int
-		users []int
-	}
-	var jobs []job
-	perGroup := plan(c.users, c.groups, c.memberships)
-	for off := 0; ; off += c.batch {
-		more := false
-		for g, us := range perGroup {
-			if off < len(us) {
-				jobs = append(jobs, job{g, us[off:min(off+c.batch, len(us))]})
-				more = true
-			}
-		}
-		if !more {
-			break
-		}
-	}
+	jobs := memberJobs(c)
 	l.prog.begin("memberships", int64(c.memberships), 0)
 	err = forEach(ctx, len(jobs), c.concurrency, func(i int) {
 		jb := jobs[i]
-		gid := st.groups[jb.group]
-		ids := make([]string, 0, len(jb.users))
-		for _, u := range jb.users {
-			if st.users[u] != "" {
-				ids = append(ids, st.users[u])
-			}
-		}
+		gid, ids := st.groups[jb.group], st.ids(jb.users)
 		defer l.prog.add(int64(len(jb.users)))
 		if gid == "" || len(ids) == 0 {
 			return
