@@ -193,6 +193,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		Store: st, Logger: log, Registerer: reg,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxResults: cfg.MaxResults, ExternalURL: cfg.ExternalURL,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TrustedProxies: cfg.TrustedProxies,
+		Teammate: scimTeammate,
 	})
 	a.startTokenSweep(cfg.TokenSweep)
 	router := mux.NewRouter()
@@ -395,4 +396,16 @@ func (p policyStatus) StatusJSON() any { return p.m.Status() }
 
 func (p policyStatus) Reload(ctx context.Context, trigger string) error {
 	return p.m.Reload(ctx, trigger)
+}
+
+// scimTeammate reads a user's decided state for the SCIM Teammate
+// extension. A teammate whose user was deleted is not shown.
+func scimTeammate(records server.RecordReader, userID string) (server.Teammate, bool) {
+	v, ok := records.Record(reconcile.TableTeammates, userID)
+	tm, _ := v.(*reconcile.Teammate)
+	if !ok || tm == nil || tm.UserDeleted {
+		return server.Teammate{}, false
+	}
+	return server.Teammate{Role: tm.Role, Access: tm.Access, Excluded: tm.Excluded,
+		Reasons: tm.Reasons, PolicyRevision: tm.Revision}, true
 }

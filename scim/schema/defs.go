@@ -122,7 +122,34 @@ var EnterpriseUser = &Schema{
 }
 
 // UserType is the User resource type, served at /Users.
-var UserType = &ResourceType{Name: "User", Endpoint: "/Users", Core: User, Extensions: []*Schema{EnterpriseUser}}
+var UserType = &ResourceType{Name: "User", Endpoint: "/Users", Core: User, Extensions: []*Schema{EnterpriseUser, Teammate}}
+
+// Teammate is scimd's read-only extension of a User: the teammate's role,
+// access and exclusion as the active policy decided them, with the
+// decision's reasons and the policy revision. The service provider sets
+// it; values a client writes are ignored.
+var Teammate = &Schema{
+	ID:          TeammateURN,
+	Name:        "Teammate",
+	Description: "The application role, access and exclusion scimd's policy decided for this user (read-only)",
+	Attributes: []*Attribute{
+		readOnly(str("role"), "The decided application role; absent when none"),
+		readOnly(boolean("access"), "Whether the teammate has access to the application"),
+		readOnly(boolean("excluded"), "Whether the policy excludes the teammate from provisioning"),
+		func() *Attribute {
+			a := readOnly(str("reasons"), "Why the policy decided so, e.g. the group that gave the role")
+			a.MultiValued = true
+			return a
+		}(),
+		readOnly(strExact("policyRevision"), "Revision of the policy that made the decision"),
+	},
+}
+
+func readOnly(a *Attribute, description string) *Attribute {
+	a.Mutability = "readOnly"
+	a.Description = description
+	return a
+}
 
 // GroupType is the Group resource type, served at /Groups.
 var GroupType = &ResourceType{Name: "Group", Endpoint: "/Groups", Core: Group}
@@ -132,4 +159,4 @@ var GroupType = &ResourceType{Name: "Group", Endpoint: "/Groups", Core: Group}
 func ResourceTypes() []*ResourceType { return []*ResourceType{UserType, GroupType} }
 
 // All lists every served schema.
-func All() []*Schema { return []*Schema{User, Group, EnterpriseUser} }
+func All() []*Schema { return []*Schema{User, Group, EnterpriseUser, Teammate} }

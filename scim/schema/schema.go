@@ -11,6 +11,7 @@ const (
 	UserURN           = "urn:ietf:params:scim:schemas:core:2.0:User"
 	GroupURN          = "urn:ietf:params:scim:schemas:core:2.0:Group"
 	EnterpriseUserURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+	TeammateURN       = "urn:ietf:params:scim:schemas:extension:scimd:2.0:Teammate"
 	ListResponseURN   = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 	PatchOpURN        = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 	ErrorURN          = "urn:ietf:params:scim:api:messages:2.0:Error"

@@ -152,7 +152,7 @@ type listed struct {
 // that order (or sorted by p.sortBy), as a ListResponse.
 func (s *Server) runList(r *http.Request, p listParams, kinds ...store.Kind) map[string]any {
 	snap := s.store.Read()
-	rd := renderer{snap: snap, baseURL: s.baseURL(r), shared: p.proj.none()}
+	rd := renderer{snap: snap, baseURL: s.baseURL(r), shared: p.proj.none(), teammate: s.teammate}
 	renderMembers := !p.proj.excludes("members") || p.sortBy != ""
 	filterMembers := p.filter != nil && strings.Contains(strings.ToLower(p.filter.String()), "members")
 

@@ -126,8 +126,8 @@ func decodeURNKey(rt *schema.ResourceType, attrs map[string]any, key string, raw
 		}
 		for k, v := range obj {
 			a := ext.Attr(k)
-			if a == nil {
-				continue
+			if a == nil || a.Mutability == "readOnly" {
+				continue // the Teammate extension is the service provider's
 			}
 			nv, err := normalizeValue(a, v, ext.ID+":"+a.Name)
 			if err != nil {
@@ -145,7 +145,7 @@ func decodeURNKey(rt *schema.ResourceType, attrs map[string]any, key string, raw
 	for _, ext := range rt.Extensions {
 		if len(key) > len(ext.ID)+1 && strings.EqualFold(key[:len(ext.ID)], ext.ID) && key[len(ext.ID)] == ':' {
 			a := ext.Attr(key[len(ext.ID)+1:])
-			if a == nil {
+			if a == nil || a.Mutability == "readOnly" {
 				return nil
 			}
 			nv, err := normalizeValue(a, raw, ext.ID+":"+a.Name)

@@ -17,6 +17,8 @@ func etag(r *store.Resource) string { return `W/"` + strconv.FormatUint(r.Versio
 type renderer struct {
 	snap    memberReader
 	baseURL string
+	// teammate, when set, gives a user's Teammate extension.
+	teammate TeammateFunc
 	// shared renders documents that share attribute values with the
 	// store (see sharedResourceDoc): for answers that are encoded as they
 	// are, with no projection to apply.
@@ -29,7 +31,28 @@ type memberReader interface {
 	Resource(k store.Kind, id string) (*store.Resource, bool)
 	Members(groupID string) []*store.Membership
 	GroupsOf(memberID string) []*store.Membership
+	RecordReader
 }
+
+// RecordReader reads the records other components keep in the store.
+type RecordReader interface {
+	Record(table, key string) (any, bool)
+}
+
+// Teammate is what the read-only Teammate extension of a User shows:
+// the decided state of the teammate.
+type Teammate struct {
+	Role           string
+	Access         bool
+	Excluded       bool
+	Reasons        []string
+	PolicyRevision string
+}
+
+// TeammateFunc returns the decided state of the teammate of user id, read
+// from the records of the snapshot being rendered; false when there is
+// none yet.
+type TeammateFunc func(records RecordReader, userID string) (Teammate, bool)
 
 func resourceTypeOf(k store.Kind) *schema.ResourceType {
 	if k == store.KindGroup {
@@ -79,8 +102,29 @@ func (rd renderer) render(r *store.Resource, withMembers bool) map[string]any {
 			}
 			doc["groups"] = list
 		}
+		if rd.teammate != nil {
+			if tm, ok := rd.teammate(rd.snap, r.ID); ok {
+				doc[schema.TeammateURN] = teammateJSON(tm)
+				doc["schemas"] = schemaURNs(rt, doc)
+			}
+		}
 	}
 	return doc
+}
+
+func teammateJSON(tm Teammate) map[string]any {
+	reasons := make([]any, len(tm.Reasons))
+	for i, r := range tm.Reasons {
+		reasons[i] = r
+	}
+	out := map[string]any{"access": tm.Access, "excluded": tm.Excluded, "reasons": reasons}
+	if tm.Role != "" {
+		out["role"] = tm.Role
+	}
+	if tm.PolicyRevision != "" {
+		out["policyRevision"] = tm.PolicyRevision
+	}
+	return out
 }
 
 func (rd renderer) memberJSON(m *store.Membership) map[string]any {

@@ -137,7 +137,7 @@ func (s *Server) respondResource(w http.ResponseWriter, r *http.Request, status 
 		res = cur
 	}
 	p := parseProjection(r.URL.Query().Get("attributes"), r.URL.Query().Get("excludedAttributes"))
-	rd := renderer{snap: snap, baseURL: s.baseURL(r), shared: p.none()}
+	rd := renderer{snap: snap, baseURL: s.baseURL(r), shared: p.none(), teammate: s.teammate}
 	doc := rd.render(res, !p.excludes("members"))
 	doc = p.apply(resourceTypeOf(kind), doc)
 	w.Header().Set("ETag", etag(res))

@@ -53,6 +53,9 @@ type Options struct {
 	// TrustedProxies are the peers whose Host and X-Forwarded-Host/-Proto
 	// headers meta.location may use (when ExternalURL is empty).
 	TrustedProxies []netip.Prefix
+	// Teammate, when set, fills a User's read-only Teammate extension
+	// (schema.TeammateURN) from the records of the snapshot rendered.
+	Teammate TeammateFunc
 }
 
 // Server serves the SCIM API.
@@ -62,6 +65,7 @@ type Server struct {
 	maxBody    int64
 	maxResults int
 	bulkMaxOps int
+	teammate   TeammateFunc
 	external   string
 	patcher    *patch.Patcher
 	limiter    *tokenLimiter
@@ -78,6 +82,7 @@ func New(opts Options) *Server {
 		log:        opts.Logger,
 		maxBody:    opts.MaxBodyBytes,
 		maxResults: opts.MaxResults,
+		teammate:   opts.Teammate,
 		external:   strings.TrimRight(opts.ExternalURL, "/"),
 		metrics:    newHTTPMetrics(opts.Registerer),
 	}
