@@ -36,6 +36,10 @@ type serveConfig struct {
 	WebhookMinBackoff  time.Duration
 	WebhookMaxBackoff  time.Duration
 	WebhookTimeout     time.Duration
+	// HTTPS.
+	TLSCert     string
+	TLSKey      string
+	TLSClientCA string
 	// HTTP server hardening (see connection limits in README).
 	AdminListen              string
 	TrustedProxies           []string
@@ -104,6 +108,9 @@ func bindServeFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.DurationVar(&c.WebhookMinBackoff, "webhook-min-backoff", c.WebhookMinBackoff, "first retry delay of a failed webhook delivery (SCIMD_WEBHOOK_MIN_BACKOFF)")
 	fs.DurationVar(&c.WebhookMaxBackoff, "webhook-max-backoff", c.WebhookMaxBackoff, "longest retry delay of a failing webhook endpoint (SCIMD_WEBHOOK_MAX_BACKOFF)")
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", c.WebhookTimeout, "time limit of one webhook delivery attempt (SCIMD_WEBHOOK_TIMEOUT)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate (chain) file: serve HTTPS only, TLS 1.2 or later; re-read when it changes (SCIMD_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key file of --tls-cert (SCIMD_TLS_KEY)")
+	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "PEM CA file: require client certificates it signed (mutual TLS) (SCIMD_TLS_CLIENT_CA)")
 	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "separate address for /api/v1, /metrics and the console; empty: the --listen address serves all (SCIMD_ADMIN_LISTEN)")
 	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "CIDRs or addresses of reverse proxies whose Host and X-Forwarded-Host/-Proto may build meta.location (SCIMD_TRUSTED_PROXIES)")
 	fs.BoolVar(&c.MetricsAuth, "metrics-auth", c.MetricsAuth, "require a token with the read scope on /metrics (SCIMD_METRICS_AUTH)")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -94,12 +95,15 @@ type listening struct {
 
 // listen binds addr behind the connection limits and builds its hardened
 // HTTP server.
-func listen(cfg serveConfig, addr, name string, h http.Handler, a *app.App, log *slog.Logger) (*listening, error) {
+func listen(cfg serveConfig, addr, name string, h http.Handler, a *app.App, log *slog.Logger, tlsConfig *tls.Config) (*listening, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	limited := a.LimitListener(ln, httpstack.Limits{Max: cfg.MaxConnections, PerAddress: cfg.MaxConnectionsPerAddress}, name)
+	if tlsConfig != nil {
+		limited = tls.NewListener(limited, tlsConfig)
+	}
 	srv := &http.Server{
 		Handler:           h,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
@@ -111,6 +115,21 @@ func listen(cfg serveConfig, addr, name string, h http.Handler, a *app.App, log 
 	}
 	srv.RegisterOnShutdown(a.Drain)
 	return &listening{name: name, ln: limited, srv: srv}, nil
+}
+
+// serverTLS is the listeners' TLS configuration, nil without --tls-cert.
+func serverTLS(cfg serveConfig, log *slog.Logger) (*tls.Config, error) {
+	switch {
+	case cfg.TLSCert == "" && cfg.TLSKey == "" && cfg.TLSClientCA == "":
+		return nil, nil
+	case cfg.TLSCert == "" || cfg.TLSKey == "":
+		return nil, errors.New("--tls-cert and --tls-key go together (--tls-client-ca needs both)")
+	}
+	certs, err := httpstack.NewCertReloader(cfg.TLSCert, cfg.TLSKey, log)
+	if err != nil {
+		return nil, err
+	}
+	return httpstack.TLSConfig(certs, cfg.TLSClientCA)
 }
 
 // parseTrustedProxies parses --trusted-proxies: CIDRs or single addresses.
@@ -177,6 +196,10 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		return fmt.Errorf("web console: %w", err)
 	}
 	defer ui.Close()
+	tlsConfig, err := serverTLS(cfg, log)
+	if err != nil {
+		return err
+	}
 	all, public, admin := a.Handlers(ui.Mount)
 	var servers []*listening
 	defer func() {
@@ -188,19 +211,23 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if cfg.AdminListen != "" {
 		mainHandler = public
 	}
-	main, err := listen(cfg, cfg.Listen, "main", mainHandler, a, log)
+	main, err := listen(cfg, cfg.Listen, "main", mainHandler, a, log, tlsConfig)
 	if err != nil {
 		return err
 	}
 	servers = append(servers, main)
 	if cfg.AdminListen != "" {
-		adm, err := listen(cfg, cfg.AdminListen, "admin", admin, a, log)
+		adm, err := listen(cfg, cfg.AdminListen, "admin", admin, a, log, tlsConfig)
 		if err != nil {
 			return err
 		}
 		servers = append(servers, adm)
 	}
-	base := "http://" + main.ln.Addr().String() + server.BasePath
+	scheme := "http://"
+	if tlsConfig != nil {
+		scheme = "https://"
+	}
+	base := scheme + main.ln.Addr().String() + server.BasePath
 	if cfg.ExternalURL != "" {
 		base = cfg.ExternalURL + server.BasePath
 	}
@@ -208,7 +235,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "SCIM base URL: %s\n", base)
 	adminBase := strings.TrimSuffix(base, server.BasePath)
 	if len(servers) > 1 {
-		adminBase = "http://" + servers[1].ln.Addr().String()
+		adminBase = scheme + servers[1].ln.Addr().String()
 		fmt.Fprintf(stdout, "Admin API: %s/api/v1\n", adminBase)
 	}
 	fmt.Fprintf(stdout, "Web console: %s%s\n", adminBase, console.Prefix)

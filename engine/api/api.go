@@ -68,10 +68,9 @@ type requestIDKey struct{}
 
 func withRequestID(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// scimd's own id (internal/httpstack): never a client's, which
+		// could be empty or unbounded.
 		id := server.RequestIDFrom(r.Context())
-		if id == "" {
-			id = r.Header.Get("X-Request-Id")
-		}
 		next(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
 	})
 }

@@ -31,12 +31,8 @@ func (s *Service) Register(r *mux.Router) {
 	h("/webhooks/{id}/resume", s.resumeWebhook, http.MethodPost)
 }
 
-func requestID(r *http.Request) string {
-	if id := server.RequestIDFrom(r.Context()); id != "" {
-		return id
-	}
-	return r.Header.Get("X-Request-Id")
-}
+// requestID is scimd's id of the request (never a client's).
+func requestID(r *http.Request) string { return server.RequestIDFrom(r.Context()) }
 
 func (s *Service) errStatus(w http.ResponseWriter, err error) {
 	switch {
