@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/scimd/scimd/audit/jsonenc"
 )
 
 // appendCanonicalEvent appends e's canonical encoding to dst: the bytes
@@ -26,15 +28,15 @@ func appendCanonicalEvent(dst []byte, e Event) ([]byte, error) {
 	// hash, policyRevision, prevHash, reasons, requestId, seq, target,
 	// time, type.
 	b := append(dst, `{"actor":{"kind":`...)
-	b = appendJSONString(b, e.Actor.Kind)
+	b = jsonenc.AppendString(b, e.Actor.Kind)
 	b = append(b, `,"name":`...)
-	b = appendJSONString(b, e.Actor.Name)
+	b = jsonenc.AppendString(b, e.Actor.Name)
 	b = append(b, '}')
 	if e.Change != nil {
 		b = append(b, `,"change":{`...)
 		if e.Change.From != nil {
 			b = append(b, `"from":`...)
-			if b, err = AppendJSON(b, e.Change.From); err != nil {
+			if b, err = jsonenc.Append(b, e.Change.From); err != nil {
 				return dst, err
 			}
 		}
@@ -43,7 +45,7 @@ func appendCanonicalEvent(dst []byte, e Event) ([]byte, error) {
 				b = append(b, ',')
 			}
 			b = append(b, `"to":`...)
-			if b, err = AppendJSON(b, e.Change.To); err != nil {
+			if b, err = jsonenc.Append(b, e.Change.To); err != nil {
 				return dst, err
 			}
 		}
@@ -52,18 +54,18 @@ func appendCanonicalEvent(dst []byte, e Event) ([]byte, error) {
 	b = appendOptionalString(b, "decisionId", e.DecisionID)
 	if len(e.Details) > 0 {
 		b = append(b, `,"details":`...)
-		if b, err = AppendJSON(b, e.Details); err != nil {
+		if b, err = jsonenc.Append(b, e.Details); err != nil {
 			return dst, err
 		}
 	}
 	b = append(b, `,"hash":`...)
-	b = appendJSONString(b, e.Hash)
+	b = jsonenc.AppendString(b, e.Hash)
 	b = appendOptionalString(b, "policyRevision", e.PolicyRevision)
 	b = append(b, `,"prevHash":`...)
-	b = appendJSONString(b, e.PrevHash)
+	b = jsonenc.AppendString(b, e.PrevHash)
 	if len(e.Reasons) > 0 {
 		b = append(b, `,"reasons":`...)
-		b, _ = AppendJSON(b, e.Reasons) // []string: cannot fail
+		b, _ = jsonenc.Append(b, e.Reasons) // []string: cannot fail
 	}
 	b = appendOptionalString(b, "requestId", e.RequestID)
 	b = append(b, `,"seq":`...)
@@ -71,20 +73,20 @@ func appendCanonicalEvent(dst []byte, e Event) ([]byte, error) {
 	b = append(b, `,"target":{`...)
 	if e.Target.ID != "" {
 		b = append(b, `"id":`...)
-		b = appendJSONString(b, e.Target.ID)
+		b = jsonenc.AppendString(b, e.Target.ID)
 		b = append(b, ',')
 	}
 	if e.Target.Name != "" {
 		b = append(b, `"name":`...)
-		b = appendJSONString(b, e.Target.Name)
+		b = jsonenc.AppendString(b, e.Target.Name)
 		b = append(b, ',')
 	}
 	b = append(b, `"type":`...)
-	b = appendJSONString(b, e.Target.Type)
+	b = jsonenc.AppendString(b, e.Target.Type)
 	b = append(b, `},"time":`...)
 	b = append(b, t...) // RFC 3339 in quotes: nothing to escape
 	b = append(b, `,"type":`...)
-	b = appendJSONString(b, e.Type)
+	b = jsonenc.AppendString(b, e.Type)
 	return append(b, '}'), nil
 }
 
@@ -96,7 +98,7 @@ func appendOptionalString(b []byte, key, value string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, key...)
 	b = append(b, '"', ':')
-	return appendJSONString(b, value)
+	return jsonenc.AppendString(b, value)
 }
 
 // plainEvent reports whether every value of e encodes the same before and

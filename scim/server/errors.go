@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/scimd/scimd/audit"
+	"github.com/scimd/scimd/audit/jsonenc"
 	"github.com/scimd/scimd/scim/schema"
 	"github.com/scimd/scimd/scim/store"
 )
@@ -76,7 +76,7 @@ const maxPooledBuffer = 1 << 20
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	bp := responseBuffers.Get().(*[]byte)
-	body, err := audit.AppendJSON((*bp)[:0], v)
+	body, err := jsonenc.Append((*bp)[:0], v)
 	if err != nil {
 		status = http.StatusInternalServerError
 		body = []byte(`{"schemas":["` + schema.ErrorURN + `"],"status":"500","detail":"internal error encoding the response"}`)

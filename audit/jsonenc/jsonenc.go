@@ -1,4 +1,8 @@
-package audit
+// Package jsonenc appends JSON without reflection for plain JSON data
+// (maps with string keys, slices, strings, numbers, booleans, nil), byte
+// for byte what encoding/json produces. The audit chain hashes events with
+// it; HTTP answers are encoded with it.
+package jsonenc
 
 import (
 	"encoding/json"
@@ -9,7 +13,7 @@ import (
 	"unicode/utf8"
 )
 
-// AppendJSON appends the JSON encoding of v to b, byte for byte what
+// Append appends the JSON encoding of v to b, byte for byte what
 // json.Marshal(v) produces, without reflection for plain JSON data
 // (maps with string keys, slices, strings, numbers, booleans, nil): the
 // shapes of canonical audit events and of rendered SCIM resources. Any
@@ -17,12 +21,12 @@ import (
 // escaped exactly as encoding/json does (HTML characters, U+2028, U+2029,
 // invalid UTF-8 as U+FFFD), so the output is canonical JSON when v is
 // plain data.
-func AppendJSON(b []byte, v any) ([]byte, error) {
+func Append(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case nil:
 		return append(b, "null"...), nil
 	case string:
-		return appendJSONString(b, v), nil
+		return AppendString(b, v), nil
 	case bool:
 		if v {
 			return append(b, "true"...), nil
@@ -57,10 +61,10 @@ func AppendJSON(b []byte, v any) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, k)
+			b = AppendString(b, k)
 			b = append(b, ':')
 			var err error
-			if b, err = AppendJSON(b, v[k]); err != nil {
+			if b, err = Append(b, v[k]); err != nil {
 				return b, fmt.Errorf("%q: %w", k, err)
 			}
 		}
@@ -75,7 +79,7 @@ func AppendJSON(b []byte, v any) ([]byte, error) {
 				b = append(b, ',')
 			}
 			var err error
-			if b, err = AppendJSON(b, e); err != nil {
+			if b, err = Append(b, e); err != nil {
 				return b, fmt.Errorf("[%d]: %w", i, err)
 			}
 		}
@@ -89,7 +93,7 @@ func AppendJSON(b []byte, v any) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, e)
+			b = AppendString(b, e)
 		}
 		return append(b, ']'), nil
 	}
@@ -120,9 +124,9 @@ func appendFloat(b []byte, f float64) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a JSON string with encoding/json's
+// AppendString appends s as a JSON string with encoding/json's
 // escaping (HTML-safe).
-func appendJSONString(b []byte, s string) []byte {
+func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {

@@ -1,4 +1,4 @@
-package audit
+package jsonenc
 
 import (
 	"bytes"
@@ -9,16 +9,16 @@ import (
 	"time"
 )
 
-// checkSameAsMarshal fails unless AppendJSON(v) is exactly json.Marshal(v).
+// checkSameAsMarshal fails unless Append(v) is exactly json.Marshal(v).
 func checkSameAsMarshal(t *testing.T, v any) {
 	t.Helper()
 	want, wantErr := json.Marshal(v)
-	got, err := AppendJSON(nil, v)
+	got, err := Append(nil, v)
 	if (err != nil) != (wantErr != nil) {
-		t.Fatalf("AppendJSON(%#v) error %v, json.Marshal error %v", v, err, wantErr)
+		t.Fatalf("Append(%#v) error %v, json.Marshal error %v", v, err, wantErr)
 	}
 	if err == nil && !bytes.Equal(got, want) {
-		t.Fatalf("AppendJSON(%#v)\n got %s\nwant %s", v, got, want)
+		t.Fatalf("Append(%#v)\n got %s\nwant %s", v, got, want)
 	}
 }
 
@@ -67,8 +67,8 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 
 func TestAppendJSONReportsUnencodableValues(t *testing.T) {
 	for _, v := range []any{math.NaN(), map[string]any{"x": []any{math.Inf(1)}}, make(chan int)} {
-		if _, err := AppendJSON(nil, v); err == nil {
-			t.Errorf("AppendJSON(%#v): no error", v)
+		if _, err := Append(nil, v); err == nil {
+			t.Errorf("Append(%#v): no error", v)
 		}
 	}
 }
