@@ -257,6 +257,10 @@ func Open(ctx context.Context, dir string) (*Backend, error) {
 // the path is escaped, so that a "#", "?" or "%" in it names the file
 // rather than starting the URI's fragment or query.
 func fileURI(path, query string) string {
+	// A relative path would become the URI's authority ("file://data/…").
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: query}
 	return u.String()
 }

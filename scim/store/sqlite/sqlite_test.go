@@ -255,3 +255,19 @@ func TestOpenDirectoryWithURICharacters(t *testing.T) {
 		}
 	}
 }
+
+// A relative data directory (the default ./scimd-data) opens the database
+// inside it.
+func TestOpenRelativeDataDir(t *testing.T) {
+	t.Chdir(t.TempDir())
+	b, err := sqlite.Open(context.Background(), "scimd-data")
+	if err != nil {
+		t.Fatalf("open a relative data directory: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join("scimd-data", sqlite.FileName)); err != nil {
+		t.Fatalf("database not inside the relative data directory: %v", err)
+	}
+}
