@@ -70,6 +70,15 @@ const (
 	TypeChangeApproved      = "change.approved"
 	TypeChangeRejected      = "change.rejected"
 	TypePolicyError         = "policy.error"
+	// TypeExcludedUserDeleted: the SCIM user of an excluded teammate was
+	// deleted, and the teammate KEEPS its role and access.
+	TypeExcludedUserDeleted = "teammate.excluded.user_deleted"
+	// TypeRoleManualRefused: a manual role change on a managed teammate
+	// was refused (the IdP and the policy decide its role).
+	TypeRoleManualRefused = "teammate.role.manual_refused"
+	// TypeDriftObserved: the application reported a role the policy did
+	// not decide; scimd records it and publishes only the correction.
+	TypeDriftObserved = "teammate.drift.observed"
 )
 
 // Actor is who caused an event: an IdP token, an admin, the reconciler or the

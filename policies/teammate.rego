@@ -23,8 +23,13 @@ excluded_decision := {
 	"excluded": true,
 	"access": object.get(input, ["current", "access"], false),
 	"role": object.get(input, ["current", "role"], null),
-	"reasons": ["excluded from provisioning (exclusions.rego): left unchanged"],
+	"reasons": excluded_reasons,
 }
+
+# The reasons of an excluded decision name the identifier that matched.
+excluded_reasons := sort([sprintf("excluded from provisioning (exclusions.rego): %s %q is listed: left unchanged", [m.attribute, m.value]) |
+	some m in exclusion_matches
+])
 
 # 2. A user deactivated in the identity provider (active: false) loses
 #    access, whatever their groups.

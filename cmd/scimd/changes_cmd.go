@@ -21,9 +21,12 @@ func newChangesCmd() *cobra.Command {
 		Use:   "changes",
 		Short: "List, approve or reject changes held by the mass-change guard",
 		Long: `A single trigger (a policy reload, one SCIM request) that would remove access
-from or demote more teammates than the guard's threshold is held as a
-pending change: nobody in it changes until an admin approves it (the
-changes are applied) or rejects it (the teammates keep their state).`,
+from or demote more teammates than the guard's threshold, grant the highest
+role to more than a few, or newly exclude a teammate is held as a pending
+change: nobody in it changes until an admin approves it (the changes are
+applied) or rejects it (the teammates keep their state). Rejecting a held
+policy activation sticks: its teammates keep their decisions until another
+policy revision is activated, so revert or fix the policy in git.`,
 	}
 	addClientFlags(cmd, &serverAddr, &token)
 
@@ -93,6 +96,9 @@ changes are applied) or rejects it (the teammates keep their state).`,
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s change %s (%d teammate changes, %d demotions)\n", past, ch.ID, len(ch.Changes), ch.Demotions)
+				if verb == "reject" {
+					fmt.Fprintln(cmd.OutOrStdout(), reconcile.RejectionNote(&ch))
+				}
 				return nil
 			},
 		}
@@ -125,6 +131,9 @@ func writeChanges(w io.Writer, changes []reconcile.PendingChange) error {
 func writeChange(w io.Writer, c *reconcile.PendingChange) error {
 	fmt.Fprintf(w, "change %s: %s, held %s\n  trigger:   %s\n  demotions: %d of %d teammates\n", c.ID, c.State,
 		c.Created.UTC().Format(time.RFC3339), triggerText(c.Trigger), c.Demotions, c.Teammates)
+	for _, why := range c.Reasons {
+		fmt.Fprintf(w, "  held:      %s\n", why)
+	}
 	if c.DecidedBy != "" {
 		fmt.Fprintf(w, "  decided:   by %s at %s\n", c.DecidedBy, c.Decided.UTC().Format(time.RFC3339))
 	}

@@ -27,6 +27,9 @@ type serveConfig struct {
 	LogLevel     string
 	GuardCount   int
 	GuardPercent float64
+	// The guard's escalation rule.
+	GuardEscalationRoles []string
+	GuardEscalationCount int
 	// Policy evaluation deadline, and the reconciler backlog age that
 	// makes /readyz fail.
 	EvalTimeout        time.Duration
@@ -68,6 +71,8 @@ func defaultServeConfig() serveConfig {
 		// than 10 teammates and more than 10% of them.
 		GuardCount:   10,
 		GuardPercent: 10,
+		// ... or grant the highest role to more than 3 teammates.
+		GuardEscalationCount: 3,
 		// Each teammate's evaluation: 200 ms; /readyz fails when a
 		// trigger waits more than 30 s for its decisions.
 		EvalTimeout:        200 * time.Millisecond,
@@ -102,6 +107,8 @@ func bindServeFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (SCIMD_LOG_LEVEL)")
 	fs.IntVar(&c.GuardCount, "guard-count", c.GuardCount, "hold a change that demotes more than this many teammates... (SCIMD_GUARD_COUNT)")
 	fs.Float64Var(&c.GuardPercent, "guard-percent", c.GuardPercent, "...and more than this percent of them, for approval (SCIMD_GUARD_PERCENT)")
+	fs.StringSliceVar(&c.GuardEscalationRoles, "guard-escalation-roles", c.GuardEscalationRoles, "roles whose grant counts as an escalation besides the highest one, comma-separated (SCIMD_GUARD_ESCALATION_ROLES)")
+	fs.IntVar(&c.GuardEscalationCount, "guard-escalation-count", c.GuardEscalationCount, "hold a change that grants the highest (or an escalation) role to more than this many teammates; -1 turns the rule off (SCIMD_GUARD_ESCALATION_COUNT)")
 	fs.DurationVar(&c.EvalTimeout, "eval-timeout", c.EvalTimeout, "deadline of one teammate's policy evaluation; one that takes longer keeps its decision and is retried (SCIMD_EVAL_TIMEOUT)")
 	fs.DurationVar(&c.ReadyMaxBacklogAge, "ready-max-backlog-age", c.ReadyMaxBacklogAge, "/readyz fails while a trigger has waited longer than this for its decisions (SCIMD_READY_MAX_BACKLOG_AGE)")
 	fs.IntVar(&c.WebhookMaxFailures, "webhook-max-failures", c.WebhookMaxFailures, "consecutive failed deliveries that pause a webhook endpoint (SCIMD_WEBHOOK_MAX_FAILURES)")

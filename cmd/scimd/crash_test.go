@@ -166,7 +166,8 @@ func testKillNine(t *testing.T, dataDir string, args []string, open func(context
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("teammate %s did not become admin after restart: %d %s %v", a.id, status, body, err)
+				_, ch, _ := call(ctx, client, http.MethodGet, d2.base+"/api/v1/changes?state=all", d2.admin, nil)
+				t.Fatalf("teammate %s did not become admin after restart: %d %s %v\nchanges: %.3000s", a.id, status, body, err, ch)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

@@ -190,6 +190,19 @@ func writeEdit(t *testing.T, dir, file string, edit func(string) string) {
 	}
 }
 
+// approvePending approves every pending change and waits for it.
+func (s *liveServer) approvePending() {
+	s.t.Helper()
+	var out struct {
+		Changes []struct{ ID string } `json:"changes"`
+	}
+	s.api(http.MethodGet, "/api/v1/changes?state=pending", nil, &out)
+	for _, c := range out.Changes {
+		s.api(http.MethodPost, "/api/v1/changes/"+c.ID+"/approve", nil, nil)
+	}
+	s.idle()
+}
+
 // states maps each teammate's userName to "role/access".
 func (s *liveServer) states() map[string]string {
 	s.t.Helper()
@@ -261,6 +274,7 @@ func TestPlanCommandExitCodes(t *testing.T) {
 	s.createGroup("Platform Admins", admins...)
 	s.createGroup("Engineering", engineers...)
 	s.editLivePolicy("groups.rego", mapGroupLine("Platform Admins", "admin"))
+	s.approvePending() // granting admin to 12 is held by the escalation guard
 	if got := s.states()["admin03@example.com"]; got != "admin/true" {
 		t.Fatalf("setup: admin03 is %s", got)
 	}

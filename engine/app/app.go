@@ -171,10 +171,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	guard := cfg.Guard
-	if guard == (reconcile.Threshold{}) {
-		guard = reconcile.DefaultThreshold
-	}
+	guard := cfg.Guard.WithDefaults()
 	rec = reconcile.New(reconcile.Options{Store: st, Policy: a.Policies, Logger: log, Registerer: reg, Threshold: &guard,
 		EvalTimeout: cfg.EvalTimeout})
 	a.Reconciler = rec

@@ -86,7 +86,7 @@ func TestDefaultPolicyTeammate(t *testing.T) {
 		{"deactivated", policy.TeammateInput{User: user("carol", "active", false), Groups: []policy.Group{admins}},
 			policy.Decision{Reasons: []string{"deactivated in the identity provider (active: false) → no access"}}},
 		{"excluded keeps current", policy.TeammateInput{User: user("breakglass"), Groups: []policy.Group{viewers}, Current: policy.Current{Role: "admin", Access: true}},
-			policy.Decision{Excluded: true, Access: true, Role: "admin", Reasons: []string{"excluded from provisioning (exclusions.rego): left unchanged"}}},
+			policy.Decision{Excluded: true, Access: true, Role: "admin", Reasons: []string{`excluded from provisioning (exclusions.rego): userName "breakglass@example.com" is listed: left unchanged`}}},
 		{"department", policy.TeammateInput{User: user("dan", policy.EnterpriseUserURN, map[string]any{"department": "Support"})},
 			policy.Decision{Access: true, Role: "support", Reasons: []string{`department is "Support" → support`}}},
 	}
@@ -155,8 +155,8 @@ func TestBadInput(t *testing.T) {
 	cyclic["self"] = cyclic
 	for name, u := range map[string]map[string]any{
 		"NaN":     {"userName": math.NaN()},
-		"Inf":     {"emails": []any{math.Inf(1)}},
-		"cycle":   {"emails": []any{cyclic}},
+		"Inf":     {"externalId": math.Inf(1)},
+		"cycle":   {"externalId": cyclic},
 		"channel": {"active": make(chan int)},
 	} {
 		if _, err := s.Teammate(context.Background(), policy.TeammateInput{User: u}); err == nil {

@@ -170,7 +170,7 @@ func TestProjection(t *testing.T) {
 	for _, tt := range []struct{ name, want string }{
 		// object.get(input, ["current", "access"], …) reads one path; the
 		// enterprise key is a rule folded to a constant.
-		{"shipped", "input.current.access input.current.role input.group input.groups input.user.active input.user.emails input.user.urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.department input.user.userName"},
+		{"shipped", "input.current.access input.current.role input.group input.groups input.user.active input.user.externalId input.user.id input.user.urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.department input.user.userName"},
 		{"attributes", "input.group.externalId input.groups input.user.active input.user.addresses input.user.title input.user.urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.costCenter input.user.urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.department input.user.userType"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/scimd/scimd/audit"
@@ -183,14 +184,17 @@ func (r *Reconciler) Approve(ctx context.Context, id string, actor audit.Actor, 
 }
 
 // Reject marks a pending change rejected: its changes are dropped and the
-// teammates keep their state. Teammates deferred behind it are evaluated
-// again, with the guard.
+// teammates keep their state. A rejected policy activation sticks: its
+// teammates keep their decisions, and later triggers for them are
+// deferred, until another revision is activated (the policy in git must be
+// reverted or fixed). Teammates deferred behind a rejected SCIM-triggered
+// change are evaluated again, with the guard.
 func (r *Reconciler) Reject(ctx context.Context, id string, actor audit.Actor, requestID string) error {
 	c, err := r.decideChange(ctx, id, ChangeRejected, actor, requestID)
 	if err != nil {
 		return err
 	}
-	if len(c.Deferred) > 0 {
+	if len(c.Deferred) > 0 && !c.sticks(c.Trigger.Revision) {
 		r.enqueue(trigger{cause: Cause{Kind: "rejection", Actor: actor.Name, RequestID: requestID}, users: c.Deferred,
 			committedAt: time.Now()})
 	}
@@ -220,11 +224,15 @@ func (r *Reconciler) decideChange(ctx context.Context, id, state string, actor a
 			return err
 		}
 		typ := audit.TypeChangeApproved
+		var reasons []string
 		if state == ChangeRejected {
 			typ = audit.TypeChangeRejected
+			reasons = []string{RejectionNote(&c)}
 		}
 		tx.Audit(audit.Event{Type: typ, Actor: actor, RequestID: requestID, Target: audit.Target{Type: "Change", ID: id},
-			Details: map[string]any{"changes": len(c.Changes), "demotions": c.Demotions, "trigger": c.Trigger.detail()}})
+			PolicyRevision: c.Trigger.Revision, Reasons: reasons,
+			Details: map[string]any{"changes": len(c.Changes), "demotions": c.Demotions, "escalations": c.Escalations,
+				"exclusions": c.Exclusions, "trigger": c.Trigger.detail()}})
 		decided = &c
 		return nil
 	})
@@ -268,4 +276,22 @@ func (r *Reconciler) SetRole(ctx context.Context, id, role string, actor audit.A
 		return nil
 	})
 	return out, err
+}
+
+// RejectionNote says what rejecting c means, for the audit event and the
+// CLI: for a policy activation, that the revision stays active and its
+// teammates keep their decisions until the policy in git is reverted or
+// fixed.
+func RejectionNote(c *PendingChange) string {
+	n := len(c.Changes)
+	if c.Trigger.Kind == "policy" || c.Trigger.Kind == "startup" {
+		rev := c.Trigger.Revision
+		fix := "revert or fix the policy in git"
+		if _, commit, ok := strings.Cut(rev, "@"); ok {
+			fix = fmt.Sprintf("revert or fix the policy in git (git revert %s, or a fixing commit)", commit)
+		}
+		return fmt.Sprintf("rejected: the %d held teammates keep their current decisions, and later changes for them are deferred, "+
+			"while policy revision %s stays active; %s so that a new revision is activated", n, rev, fix)
+	}
+	return fmt.Sprintf("rejected: the %d held teammates keep their current state; the next change the identity provider makes for one of them is evaluated again, with the guard", n)
 }

@@ -72,7 +72,7 @@ func (m *metrics) backlogFuncs(reg prometheus.Registerer, backlog func() Backlog
 
 // trackFailures updates the failing teammates after a batch was applied
 // and schedules their retry. Held teammates are left as they are.
-func (r *Reconciler) trackFailures(batch []trigger, evals []*evaluation, held map[int]bool) {
+func (r *Reconciler) trackFailures(batch []trigger, evals []*evaluation, held map[int][]string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, ev := range evals {
@@ -119,9 +119,9 @@ func (r *Reconciler) trackFailures(batch []trigger, evals []*evaluation, held ma
 	})
 }
 
-func isHeld(ev *evaluation, held map[int]bool) bool {
+func isHeld(ev *evaluation, held map[int][]string) bool {
 	for _, ti := range ev.triggers {
-		if held[ti] {
+		if _, ok := held[ti]; ok {
 			return true
 		}
 	}

@@ -124,7 +124,7 @@ func BenchmarkFullReevaluation(b *testing.B) {
 			seedState(b, ctx, st, n)
 			src := &staticPolicy{}
 			src.set.Store(sets[0])
-			r := New(Options{Store: st, Policy: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			r := New(Options{Store: st, Policy: src, Threshold: &noEscalationGuard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			pass := func(s *policy.Set) {
 				src.set.Store(s)
 				t := trigger{cause: Cause{Kind: "policy", Revision: s.Revision(), Actor: "policy"}, all: true, committedAt: time.Now()}

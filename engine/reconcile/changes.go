@@ -153,12 +153,19 @@ type blockedIndex struct {
 	users   map[string]string // user id → change id
 }
 
-// get returns user id → open change id for snap. The map is shared: do
-// not modify it.
-func (b *blockedIndex) get(snap *store.Snapshot) map[string]string {
+// get returns user id → open change id for snap, including the rejected
+// changes that still stick under the active revision (see
+// PendingChange.sticks). The map is shared: do not modify it.
+func (b *blockedIndex) get(snap *store.Snapshot, revision string) map[string]string {
 	var open []*PendingChange
 	snap.Records(TableChanges, func(_ string, v any) bool {
 		if c := v.(*PendingChange); c.State == ChangePending {
+			open = append(open, c)
+		}
+		return true
+	})
+	snap.Records(TableDecidedChanges, func(_ string, v any) bool {
+		if c := v.(*PendingChange); c.sticks(revision) {
 			open = append(open, c)
 		}
 		return true

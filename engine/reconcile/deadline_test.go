@@ -37,7 +37,7 @@ func TestEvaluationDeadline(t *testing.T) {
 			st := openTestStore(t)
 			src := &staticPolicy{}
 			src.set.Store(loadPolicy(t, slowForTitle))
-			r := New(Options{Store: st, Policy: src, EvalTimeout: 300 * time.Millisecond,
+			r := New(Options{Store: st, Policy: src, Threshold: &noEscalationGuard, EvalTimeout: 300 * time.Millisecond,
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			write := func(fn func(tx *store.WriteTxn) error) {
 				t.Helper()

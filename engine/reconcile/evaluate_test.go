@@ -187,7 +187,7 @@ func TestSkipsUnchangedInputs(t *testing.T) {
 	src := &staticPolicy{}
 	set := loadPolicy(t, "")
 	src.set.Store(set)
-	r := New(Options{Store: st, Policy: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	r := New(Options{Store: st, Policy: src, Threshold: &noEscalationGuard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := r.process(ctx, []trigger{{cause: Cause{Kind: "policy"}, all: true, committedAt: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestSkipsUnchangedInputs(t *testing.T) {
 		batch := []trigger{{cause: Cause{Kind: kind}, users: []string{"u1"}}}
 		snap := st.Read()
 		touched, _ := touchedUsers(snap, batch)
-		evals := r.evaluate(ctx, set, snap, touched, batch)
+		evals := r.evaluate(ctx, set, snap, touched, batch, set.Roles())
 		if evals[0].err != nil {
 			t.Fatal(evals[0].err)
 		}
@@ -323,7 +323,7 @@ func TestEquivalentPoliciesPassesAgree(t *testing.T) {
 			set = shipped
 		}
 		src.set.Store(set)
-		r := New(Options{Store: st, Policy: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		r := New(Options{Store: st, Policy: src, Threshold: &noEscalationGuard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		// Twice: the second pass starts from the teammates the first made.
 		for range 2 {
 			if err := r.process(ctx, []trigger{{cause: Cause{Kind: "policy"}, all: true, committedAt: time.Now()}}); err != nil {

@@ -52,7 +52,7 @@ func TestGuardCountsEachTeammateOnce(t *testing.T) {
 			}
 			src := &staticPolicy{}
 			src.set.Store(loadPolicy(t, ""))
-			r := New(Options{Store: st, Policy: src, Threshold: &Threshold{Count: 10, Percent: 10},
+			r := New(Options{Store: st, Policy: src, Threshold: &Threshold{Count: 10, Percent: 10, EscalationCount: -1},
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			pass := func() {
 				t.Helper()
@@ -110,3 +110,7 @@ func countRole(st *store.Store, role string) int {
 	})
 	return n
 }
+
+// noEscalationGuard is the default guard without its escalation rule, for
+// tests that grant the highest role to everyone on purpose.
+var noEscalationGuard = Threshold{Count: 10, Percent: 10, EscalationCount: -1}

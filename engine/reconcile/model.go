@@ -76,8 +76,14 @@ type PendingChange struct {
 	Trigger Cause `json:"trigger"`
 	// Changes lists every would-be change, in user id order.
 	Changes []Diff `json:"changes"`
-	// Demotions counts changes that remove access or lower a role.
-	Demotions int `json:"demotions"`
+	// Demotions counts changes that remove access or lower a role (by the
+	// live role order); Escalations grants of the highest role (or of an
+	// escalation role); Exclusions teammates newly excluded.
+	Demotions   int `json:"demotions"`
+	Escalations int `json:"escalations"`
+	Exclusions  int `json:"exclusions"`
+	// Reasons say which rule of the guard held it.
+	Reasons []string `json:"reasons,omitempty"`
 	// Teammates is how many teammates there were when it was held.
 	Teammates int `json:"teammates"`
 	// Deferred are users touched by later triggers while this change was
@@ -86,6 +92,15 @@ type PendingChange struct {
 	Decided  time.Time `json:"decided,omitempty"`
 	// DecidedBy is the admin who approved or rejected it.
 	DecidedBy string `json:"decidedBy,omitempty"`
+}
+
+// sticks reports whether c is a rejected change triggered by the policy
+// revision that is still active: its teammates keep their decisions (and
+// later triggers for them are deferred) until another revision is
+// activated, so a rejected policy is never applied piecemeal.
+func (c *PendingChange) sticks(activeRevision string) bool {
+	return c.State == ChangeRejected && c.Trigger.Revision != "" && c.Trigger.Revision == activeRevision &&
+		(c.Trigger.Kind == "policy" || c.Trigger.Kind == "startup")
 }
 
 // Diff is one teammate's change from → to.

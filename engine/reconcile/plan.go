@@ -27,8 +27,14 @@ type Plan struct {
 	Removed int `json:"removed"`
 	// Demotions counts changes that remove access or lower a role;
 	// WouldHold is whether the mass-change guard would hold the activation.
-	Demotions int  `json:"demotions"`
-	WouldHold bool `json:"wouldHold"`
+	// Demotions are judged by the live role order. Escalations counts
+	// grants of the highest (or an escalation) role, Exclusions teammates
+	// newly excluded; HoldReasons says which guard rules would hold it.
+	Demotions   int      `json:"demotions"`
+	Escalations int      `json:"escalations"`
+	Exclusions  int      `json:"exclusions"`
+	WouldHold   bool     `json:"wouldHold"`
+	HoldReasons []string `json:"holdReasons,omitempty"`
 	// Errors lists teammates the candidate could not decide.
 	Errors []PlanError `json:"errors"`
 }
@@ -69,7 +75,13 @@ func (r *Reconciler) Plan(ctx context.Context, candidate *policy.Set) (*Plan, er
 		p.Teammates++
 		return true
 	})
-	for _, ev := range r.evaluate(ctx, candidate, snap, touched, batch) {
+	// Demotions are judged by the live role order, as the guard does.
+	liveRoles := candidate.Roles()
+	if live != nil {
+		liveRoles = live.Roles()
+	}
+	var tally guardTally
+	for _, ev := range r.evaluate(ctx, candidate, snap, touched, batch, liveRoles) {
 		if ev.err != nil {
 			p.Errors = append(p.Errors, PlanError{ID: ev.id, Error: ev.err.Error()})
 			continue
@@ -90,8 +102,16 @@ func (r *Reconciler) Plan(ctx context.Context, candidate *policy.Set) (*Plan, er
 		if d.Demotion {
 			p.Demotions++
 		}
+		if r.threshold.isEscalation(d, liveRoles, candidate.Roles()) {
+			p.Escalations++
+		}
+		if isNewExclusion(d) {
+			p.Exclusions++
+		}
 	}
-	p.WouldHold = r.threshold.trips(p.Demotions, p.Teammates)
+	tally = guardTally{demotions: p.Demotions, escalations: p.Escalations, exclusions: p.Exclusions}
+	p.HoldReasons = r.threshold.holdReasons(tally, func() int { return p.Teammates })
+	p.WouldHold = len(p.HoldReasons) > 0
 
 	var groupErr error
 	snap.Resources(store.KindGroup, func(g *store.Resource) bool {

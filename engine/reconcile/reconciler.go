@@ -83,7 +83,11 @@ type Reconciler struct {
 	decisions map[string]lastDecision // latest decision per user id
 
 	retention time.Duration // of decided changes
-	blocked   blockedIndex  // users held by open changes
+	blocked   blockedIndex  // users held by open (or sticking rejected) changes
+	// liveRoles is the role order of the last revision whose decisions
+	// were applied to everyone (nil before the first): the guard judges
+	// demotions by it, not by the order of the revision being applied.
+	liveRoles []string
 }
 
 // lastDecision is the in-memory record of a user's latest applied
@@ -116,7 +120,7 @@ func New(opts Options) *Reconciler {
 		store:     opts.Store,
 		policy:    opts.Policy,
 		log:       opts.Logger,
-		threshold: DefaultThreshold,
+		threshold: DefaultThreshold.WithDefaults(),
 		workers:   opts.Workers,
 		metrics:   newMetrics(opts.Registerer),
 		wake:      make(chan struct{}, 1),
@@ -134,7 +138,7 @@ func New(opts Options) *Reconciler {
 		r.log = slog.Default()
 	}
 	if opts.Threshold != nil {
-		r.threshold = *opts.Threshold
+		r.threshold = opts.Threshold.WithDefaults()
 	}
 	r.retention = DefaultDecidedRetention
 	if opts.DecidedRetention > 0 {
@@ -344,8 +348,9 @@ func (r *Reconciler) process(ctx context.Context, batch []trigger) error {
 		r.log.Info("evaluating every teammate", "revision", set.Revision(), "teammates", len(touched))
 	}
 
-	// Users held by an open pending change wait behind it.
-	blocked := r.blockedUsers(snap)
+	// Users held by an open pending change, or by a rejected change of
+	// this revision, wait behind it.
+	blocked := r.blockedUsers(snap, set.Revision())
 	deferred := map[string][]string{} // change id → users
 	users := touched[:0:0]
 	if len(blocked) == 0 {
@@ -360,33 +365,78 @@ func (r *Reconciler) process(ctx context.Context, batch []trigger) error {
 		}
 	}
 
-	evals := r.evaluate(ctx, set, snap, users, batch)
+	live := r.liveOrder(set)
+	evals := r.evaluate(ctx, set, snap, users, batch, live)
 
 	// The guard, per trigger. Counting teammates is a scan, so it is done
 	// only when some trigger demotes more than the absolute threshold.
-	held := map[int]bool{}
-	demotions := map[int]int{}
+	tallies := map[int]*guardTally{}
+	deciding := set.Roles()
 	for _, ev := range evals {
-		if ev.diff != nil && ev.diff.Demotion {
-			for _, ti := range ev.triggers {
-				demotions[ti]++
+		if ev.diff == nil {
+			continue
+		}
+		esc, excl := r.threshold.isEscalation(*ev.diff, live, deciding), isNewExclusion(*ev.diff)
+		if esc && onlyFullPasses(batch, ev.triggers) && (ev.cur == nil || ev.cur.Revision == set.Revision()) {
+			// A full pass under the revision that already decided this
+			// teammate (a restart) resumes work SCIM writes left
+			// unfinished, each judged as its own trigger: only a grant
+			// that a new revision makes escalates here.
+			esc = false
+		}
+		for _, ti := range ev.triggers {
+			tl := tallies[ti]
+			if tl == nil {
+				tl = &guardTally{}
+				tallies[ti] = tl
+			}
+			if ev.diff.Demotion {
+				tl.demotions++
+			}
+			if esc {
+				tl.escalations++
+			}
+			if excl {
+				tl.exclusions++
 			}
 		}
 	}
 	total := -1
-	for ti, n := range demotions {
-		if batch[ti].bypassGuard || n <= r.threshold.Count {
-			continue
-		}
+	countTeammates := func() int {
 		if total < 0 {
 			total = 0
 			snap.Records(TableTeammates, func(string, any) bool { total++; return true })
 		}
-		if r.threshold.trips(n, total) {
-			held[ti] = true
+		return total
+	}
+	held := map[int][]string{}
+	for ti, tl := range tallies {
+		if batch[ti].bypassGuard {
+			continue
+		}
+		if why := r.threshold.holdReasons(*tl, countTeammates); len(why) > 0 {
+			held[ti] = why
 		}
 	}
-	return r.apply(ctx, set, batch, evals, held, demotions, total, deferred, full)
+	if len(held) > 0 {
+		countTeammates()
+	}
+	if err := r.apply(ctx, set, batch, evals, held, tallies, total, deferred, full); err != nil {
+		return err
+	}
+	r.noteLiveOrder(set, batch, held)
+	return nil
+}
+
+// onlyFullPasses reports whether every trigger of trig is for the whole
+// population (a policy activation or the startup pass).
+func onlyFullPasses(batch []trigger, trig []int) bool {
+	for _, ti := range trig {
+		if !batch[ti].all {
+			return false
+		}
+	}
+	return len(trig) > 0
 }
 
 func anyApproval(batch []trigger, trig []int, changeID string) bool {
@@ -492,15 +542,18 @@ func touchedUsers(snap *store.Snapshot, batch []trigger) ([]touchedUser, bool) {
 	return out, true
 }
 
-// blockedUsers maps each user in an open pending change to its id. The
-// map is shared: do not modify it.
-func (r *Reconciler) blockedUsers(snap *store.Snapshot) map[string]string {
-	return r.blocked.get(snap)
+// blockedUsers maps each user in an open pending change, or in a rejected
+// policy-triggered change of revision (a rejection sticks until another
+// revision is activated), to the change's id. The map is shared: do not
+// modify it.
+func (r *Reconciler) blockedUsers(snap *store.Snapshot, revision string) map[string]string {
+	return r.blocked.get(snap, revision)
 }
 
 // evaluate decides every user in ids.
 // evaluate decides every user in users.
-func (r *Reconciler) evaluate(ctx context.Context, set *policy.Set, snap *store.Snapshot, users []touchedUser, batch []trigger) []*evaluation {
+// live is the role order demotions are judged by.
+func (r *Reconciler) evaluate(ctx context.Context, set *policy.Set, snap *store.Snapshot, users []touchedUser, batch []trigger, live []string) []*evaluation {
 	slab := make([]evaluation, len(users))
 	evals := make([]*evaluation, len(users))
 	eval := make([]bool, len(users)) // needs the policy
@@ -559,9 +612,8 @@ func (r *Reconciler) evaluate(ctx context.Context, set *policy.Set, snap *store.
 	for i, ev := range inputEvals {
 		ev.decision, ev.err = decisions[i], errs[i]
 	}
-	roles := set.Roles()
 	for _, ev := range evals {
-		r.decide(ev, roles)
+		r.decide(ev, live)
 	}
 	r.metrics.decisions.Add(float64(len(inputs)))
 	return evals
@@ -629,6 +681,9 @@ func (r *Reconciler) decide(ev *evaluation, roles []string) {
 			return
 		}
 		if cur.Excluded {
+			// An excluded teammate is never deprovisioned, not even when
+			// its user is deleted: it keeps its role and access, and the
+			// audit event and the feed say so (see applyOne).
 			if !cur.UserDeleted {
 				next := *cur
 				next.UserDeleted = true
@@ -678,15 +733,17 @@ func newDecisionID() string {
 // apply writes the changes that are not held, the held pending changes and
 // the audit events, in one durable transaction.
 func (r *Reconciler) apply(ctx context.Context, set *policy.Set, batch []trigger, evals []*evaluation,
-	held map[int]bool, demotions map[int]int, total int, deferred map[string][]string, full bool) error {
+	held map[int][]string, tallies map[int]*guardTally, total int, deferred map[string][]string, full bool) error {
 	type heldChange struct {
 		change  *PendingChange
 		trigger int
 	}
 	var holds []heldChange
 	heldChanges := map[int]*PendingChange{}
-	for ti := range held {
-		c := &PendingChange{ID: newDecisionID(), State: ChangePending, Trigger: batch[ti].cause, Demotions: demotions[ti], Teammates: total}
+	for ti, why := range held {
+		tl := tallies[ti]
+		c := &PendingChange{ID: newDecisionID(), State: ChangePending, Created: time.Now().UTC(), Trigger: batch[ti].cause,
+			Demotions: tl.demotions, Escalations: tl.escalations, Exclusions: tl.exclusions, Teammates: total, Reasons: why}
 		heldChanges[ti] = c
 		holds = append(holds, heldChange{c, ti})
 	}
@@ -725,15 +782,16 @@ func (r *Reconciler) apply(ctx context.Context, set *policy.Set, batch []trigger
 			}
 		}
 		for _, h := range holds {
+			h.change.Created = tx.Now()
 			if err := tx.PutRecord(TableChanges, h.change.ID, h.change); err != nil {
 				return err
 			}
 			tx.Audit(audit.Event{Type: audit.TypeChangeHeld, Actor: audit.Actor{Kind: "system", Name: "reconciler"},
 				Target: audit.Target{Type: "Change", ID: h.change.ID}, RequestID: h.change.Trigger.RequestID,
-				PolicyRevision: set.Revision(),
-				Reasons: []string{fmt.Sprintf("would demote %d of %d teammates (threshold: more than %d and more than %g%%)",
-					h.change.Demotions, total, r.threshold.Count, r.threshold.Percent)},
-				Details: map[string]any{"trigger": h.change.Trigger.detail(), "changes": len(h.change.Changes)}})
+				PolicyRevision: set.Revision(), Reasons: h.change.Reasons,
+				Details: map[string]any{"trigger": h.change.Trigger.detail(), "changes": len(h.change.Changes),
+					"demotions": h.change.Demotions, "escalations": h.change.Escalations, "exclusions": h.change.Exclusions,
+					"exclusionMatches": exclusionReasons(h.change.Changes)}})
 		}
 		for _, ev := range applied {
 			if err := r.applyOne(tx, set, batch, ev, full); err != nil {
@@ -772,6 +830,11 @@ func (r *Reconciler) apply(ctx context.Context, set *policy.Set, batch []trigger
 	}
 	r.decMu.Unlock()
 	r.trackFailures(batch, evals, held)
+	for _, h := range holds {
+		r.log.Warn("change held for approval", "change", h.change.ID, "trigger", h.change.Trigger.Kind,
+			"actor", h.change.Trigger.Actor, "revision", set.Revision(), "changes", len(h.change.Changes),
+			"why", strings.Join(h.change.Reasons, "; "), "approve", "scimd changes approve "+h.change.ID)
+	}
 	for _, t := range batch {
 		r.metrics.latency.Observe(time.Since(t.committedAt).Seconds())
 	}
@@ -872,6 +935,9 @@ func (r *Reconciler) applyOne(tx *store.WriteTxn, set *policy.Set, batch []trigg
 		if err := tx.PutRecord(TableTeammates, ev.id, &next); err != nil {
 			return err
 		}
+		if next.UserDeleted && ev.cur != nil && !ev.cur.UserDeleted {
+			return excludedUserDeleted(tx, actor, target, t.cause, &next)
+		}
 	}
 	if ev.diff == nil {
 		return nil
@@ -894,6 +960,25 @@ func (r *Reconciler) applyOne(tx *store.WriteTxn, set *policy.Set, batch []trigg
 		tx.Audit(e)
 	}
 	return nil
+}
+
+// excludedUserDeleted records, loudly, that the SCIM user of an excluded
+// teammate was deleted and that the teammate nevertheless keeps its role
+// and access: exclusions protect break-glass accounts from any mistake in
+// the identity provider, deletion included. The feed carries it too, so
+// applications can alert on it.
+func excludedUserDeleted(tx *store.WriteTxn, actor audit.Actor, target audit.Target, cause Cause, t *Teammate) error {
+	st := stateOf(t)
+	why := fmt.Sprintf("the user was DELETED in the identity provider, but the teammate is excluded from provisioning (exclusions.rego): "+
+		"it KEEPS role %q and access %v; remove it from exclusions.rego to deprovision it, or change it by hand", t.Role, t.Access)
+	tx.Audit(audit.Event{Type: audit.TypeExcludedUserDeleted, Actor: actor, Target: target, PolicyRevision: t.Revision,
+		RequestID: cause.RequestID, Reasons: []string{why},
+		Change:  &audit.Change{From: st.detail(), To: st.detail()},
+		Details: map[string]any{"cause": cause.detail(), "keptAccess": t.Access, "keptRole": t.Role}})
+	tm := feedTeammate(t)
+	tm.Reasons = []string{why}
+	return tx.AppendFeed(t.ID, audit.TypeExcludedUserDeleted, FeedChange{Changes: []string{audit.TypeExcludedUserDeleted},
+		From: st, To: st, Teammate: tm, Cause: cause})
 }
 
 // changeTypes names the audit events of one change.
@@ -931,13 +1016,16 @@ func changeTypes(d Diff, cur *Teammate) []string {
 
 // FeedTeammate is a teammate's full current state in a feed entry.
 type FeedTeammate struct {
-	ID       string   `json:"id"`
-	UserName string   `json:"userName"`
-	Role     *string  `json:"role"`
-	Access   bool     `json:"access"`
-	Excluded bool     `json:"excluded"`
-	Deleted  bool     `json:"deleted,omitempty"`
-	Reasons  []string `json:"reasons"`
+	ID       string  `json:"id"`
+	UserName string  `json:"userName"`
+	Role     *string `json:"role"`
+	Access   bool    `json:"access"`
+	Excluded bool    `json:"excluded"`
+	Deleted  bool    `json:"deleted,omitempty"`
+	// UserDeleted: the SCIM user is gone but the teammate, excluded from
+	// provisioning, keeps its role and access.
+	UserDeleted bool     `json:"userDeleted,omitempty"`
+	Reasons     []string `json:"reasons"`
 }
 
 // FeedChange is the payload of a feed entry: what changed, and the
@@ -964,7 +1052,7 @@ func feedPayload(ev *evaluation, types []string, cause Cause) FeedChange {
 
 // feedTeammate is a teammate's state as the feed carries it.
 func feedTeammate(t *Teammate) FeedTeammate {
-	tm := FeedTeammate{ID: t.ID, UserName: t.UserName, Access: t.Access, Excluded: t.Excluded, Reasons: t.Reasons}
+	tm := FeedTeammate{ID: t.ID, UserName: t.UserName, Access: t.Access, Excluded: t.Excluded, UserDeleted: t.UserDeleted, Reasons: t.Reasons}
 	if t.Role != "" {
 		role := t.Role
 		tm.Role = &role
