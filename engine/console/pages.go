@@ -194,7 +194,7 @@ type teammatesData struct {
 // teammates lists teammates matching the search, one page at a time. The
 // search matches userName and e-mail addresses (case-insensitive
 // substrings); role, group and access filter exactly.
-func (c *Console) teammates(r *http.Request, _ *session) (string, *view, error) {
+func (c *Console) teammates(r *http.Request, s *session) (string, *view, error) {
 	q := r.URL.Query()
 	d := teammatesData{Q: strings.TrimSpace(q.Get("q")), Role: q.Get("role"), Group: strings.TrimSpace(q.Get("group")), Access: q.Get("access")}
 	if len(d.Q) > 256 || len(d.Group) > 256 {
@@ -306,7 +306,15 @@ func (c *Console) teammates(r *http.Request, _ *session) (string, *view, error) 
 		})
 	}
 	d.Pages = max(1, (d.Total+size-1)/size)
-	d.Page = min(page, d.Pages)
+	if page > d.Pages && d.Total > 0 {
+		// Past the end (the list shrank, or a hand-made link): show the
+		// last page.
+		r2 := r.Clone(r.Context())
+		q.Set("page", strconv.Itoa(d.Pages))
+		r2.URL.RawQuery = q.Encode()
+		return c.teammates(r2, s)
+	}
+	d.Page = page
 	if len(d.Rows) > 0 {
 		d.From, d.To = skip+1, skip+len(d.Rows)
 	}

@@ -313,3 +313,55 @@ func TestPolicyPageRendersRecentPlansAsSafeMarkdown(t *testing.T) {
 		t.Fatal("the policy page does not show the active revision's files")
 	}
 }
+
+func TestOverviewShowsWebhookEndpoints(t *testing.T) {
+	e := newEnv(t, false)
+	e.do(http.MethodPost, "/api/v1/webhooks", adminSecret,
+		map[string]any{"url": "https://hooks.example.com/scimd", "secret": "0123456789abcdef0123456789abcdef"}, nil, http.StatusCreated)
+	b := newBrowser(t, e)
+	b.signIn(e.token("auditor", "read"))
+	_, page := b.get("/ui/")
+	if !strings.Contains(page, "https://hooks.example.com/scimd") || strings.Contains(page, "No webhook endpoints") {
+		t.Fatal("the overview does not list the webhook endpoint")
+	}
+	if strings.Contains(page, "0123456789abcdef") {
+		t.Fatal("the overview shows a webhook's secret")
+	}
+}
+
+func TestTeammateSearchAndPaging(t *testing.T) {
+	e := newEnv(t, false)
+	e.seed() // 12 support, alice (admin), bob and carol (viewer), dave (no role, Marketing)
+	b := newBrowser(t, e)
+	b.signIn(e.token("auditor", "read"))
+	count := regexp.MustCompile(`id="result-count">(?:Teammates \d+–\d+ of (\d+)|No teammate matches\.)`)
+	for _, tc := range []struct {
+		query string
+		want  string
+	}{
+		{"", "16"},
+		{"q=SUPPORT0", "10"},
+		{"q=carol%40EXAMPLE.com", "1"},
+		{"role=support", "12"},
+		{"role=admin", "1"},
+		{"role=%28none%29", "1"},
+		{"access=no", "1"},
+		{"group=Intercom+Viewers", "3"},
+		{"group=Marketing&q=bob", "1"},
+		{"group=Marketing&role=viewer", "1"},
+		{"group=No+such+group", ""},
+		{"q=nobody", ""},
+	} {
+		_, page := b.get("/ui/teammates?" + tc.query)
+		m := count.FindStringSubmatch(page)
+		if m == nil || m[1] != tc.want {
+			t.Errorf("teammates?%s: %v, want %q matches", tc.query, m, tc.want)
+		}
+	}
+	// Paging: 16 teammates, 5 per page would need Options.PageSize; with
+	// the default 50 there is one page and no next link.
+	if _, page := b.get("/ui/teammates?page=7"); !strings.Contains(page, "page 1 of 1") || strings.Contains(page, `rel="next"`) ||
+		!strings.Contains(page, "Teammates 1–16 of 16") {
+		t.Error("a page past the end is not clamped to the last page")
+	}
+}
