@@ -34,10 +34,10 @@ func newTokenCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Manage named API tokens and their scopes (scim, read, plan, approve, admin)"}
 	addClientFlags(cmd, &serverAddr, &token)
 
-	var name, expires string
+	var name, expires, profile string
 	var scopes []string
 	create := &cobra.Command{
-		Use:   "create --name NAME [--scope SCOPE]... [--expires 720h]",
+		Use:   "create --name NAME [--scope SCOPE]... [--expires 720h] [--profile PROFILE]",
 		Short: "Create a token and print its secret (shown once)",
 		Long: `Create a named token and print its secret, which is shown once (only
 its digest is stored). The name is the audit actor of everything done with
@@ -62,6 +62,9 @@ does not expire.`,
 			if expires != "" {
 				req["expiresIn"] = expires
 			}
+			if profile != "" {
+				req["profile"] = profile
+			}
 			var out tokenView
 			if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/tokens", req, &out); err != nil {
 				return err
@@ -73,6 +76,7 @@ does not expire.`,
 	create.Flags().StringVar(&name, "name", "", "token name, recorded as the actor of every request made with it (e.g. okta)")
 	create.Flags().StringSliceVar(&scopes, "scope", []string{"scim"}, "scope the token holds; repeat or separate with commas (scim, read, plan, approve, admin)")
 	create.Flags().StringVar(&expires, "expires", "", "lifetime, e.g. 720h; empty: never expires")
+	create.Flags().StringVar(&profile, "profile", "", "IdP compatibility profile of a SCIM token: rfc (strict), okta, entra, onelogin, ping, jumpcloud, google or auto (every tolerance rule, the default)")
 	_ = create.MarkFlagRequired("name")
 
 	list := &cobra.Command{

@@ -21,6 +21,12 @@ func TestTokenCommands(t *testing.T) {
 	if r = s.runCLI(ctx, "token", "create", "--name", "bad", "--scope", "root"); r.code == 0 || !strings.Contains(r.stderr, `unknown scope "root"`) {
 		t.Fatalf("token create with an unknown scope: %d %s", r.code, r.stderr)
 	}
+	if r = s.runCLI(ctx, "token", "create", "--name", "entra", "--profile", "entra"); r.code != 0 || !strings.HasPrefix(r.stdout, "scimd_") {
+		t.Fatalf("token create --profile entra: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r = s.runCLI(ctx, "token", "create", "--name", "bad", "--profile", "netscape"); r.code == 0 || !strings.Contains(r.stderr, `unknown profile "netscape"`) {
+		t.Fatalf("token create with an unknown profile: %d %s", r.code, r.stderr)
+	}
 
 	r = s.runCLI(ctx, "token", "list")
 	for _, want := range []string{"NAME", "SCOPES", "EXPIRES", "LAST USED", "ci ", "plan", "viewer", "read,approve", "okta", "scim", "admin"} {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scimd/scimd/scim/compat"
 	"github.com/scimd/scimd/scim/schema"
 )
 
@@ -68,10 +69,18 @@ type Result struct {
 // Result.Members). Either all operations apply or none does; every error is
 // an *Error.
 func (p *Patcher) Apply(rt *schema.ResourceType, doc map[string]any, ops []Operation) (Result, error) {
+	return p.ApplyWith(rt, doc, ops, nil)
+}
+
+// ApplyWith is Apply under a compatibility profile: a filtered add or
+// replace that matches no element creates it only with the
+// compat.PatchFilteredUpsert rule, and is 400 noTarget (RFC 7644
+// §3.5.2.3) without. A nil tracker allows every rule.
+func (p *Patcher) ApplyWith(rt *schema.ResourceType, doc map[string]any, ops []Operation, tol *compat.Tracker) (Result, error) {
 	if rt == nil || rt.Core == nil {
 		return Result{}, errorf(InvalidValue, "no resource type")
 	}
-	a := &applier{rt: rt, doc: copyMap(doc)}
+	a := &applier{rt: rt, doc: copyMap(doc), tol: tol}
 	if p != nil {
 		a.parseFilter = p.ValueFilterParser
 	}
@@ -96,6 +105,7 @@ func (p *Patcher) Apply(rt *schema.ResourceType, doc map[string]any, ops []Opera
 
 // applier is the state of one Apply call.
 type applier struct {
+	tol         *compat.Tracker
 	rt          *schema.ResourceType
 	doc         map[string]any
 	parseFilter ValueFilterParser
@@ -559,7 +569,7 @@ func (a *applier) upsertOnNoMatch(t target, elemVal map[string]any, subVal any) 
 		return nil, nil
 	}
 	tmpl, ok := a.template(t)
-	if !ok {
+	if !ok || !a.tol.Allow(compat.PatchFilteredUpsert) {
 		return nil, errorf(NoTarget, "no value of %q matches [%s]", t.name, truncate(t.filter))
 	}
 	el := tmpl

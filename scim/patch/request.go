@@ -3,6 +3,7 @@ package patch
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/scimd/scimd/scim/compat"
 	"io"
 	"strings"
 )
@@ -36,7 +37,12 @@ type Operation struct {
 // filters inside them are compiled when the operations are applied.
 //
 // Every error is an *Error.
-func ParseRequest(body []byte) ([]Operation, error) {
+func ParseRequest(body []byte) ([]Operation, error) { return ParseRequestWith(body, nil) }
+
+// ParseRequestWith is ParseRequest under a compatibility profile: op names
+// other than lower-case add, replace and remove need the
+// compat.PatchOpNameCase rule (a nil tracker allows every rule).
+func ParseRequestWith(body []byte, tol *compat.Tracker) ([]Operation, error) {
 	var top map[string]json.RawMessage
 	if err := decodeJSON(body, &top); err != nil {
 		return nil, err
@@ -59,7 +65,7 @@ func ParseRequest(body []byte) ([]Operation, error) {
 	// an empty Operations array is a successful no-op rather than a 400.
 	ops := make([]Operation, 0, len(list))
 	for i, raw := range list {
-		op, err := parseOperation(i, raw)
+		op, err := parseOperation(i, raw, tol)
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +74,7 @@ func ParseRequest(body []byte) ([]Operation, error) {
 	return ops, nil
 }
 
-func parseOperation(i int, raw json.RawMessage) (Operation, *Error) {
+func parseOperation(i int, raw json.RawMessage, tol *compat.Tracker) (Operation, *Error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
 		return Operation{}, errorf(InvalidSyntax, "operation %d must be a JSON object", i)
@@ -86,6 +92,9 @@ func parseOperation(i int, raw json.RawMessage) (Operation, *Error) {
 		return Operation{}, errorf(InvalidSyntax, "operation %d: \"op\" must be a string", i)
 	}
 	op.Op = normaliseOpName(name)
+	if op.Op != name && !tol.Allow(compat.PatchOpNameCase) {
+		return Operation{}, errorf(InvalidSyntax, "operation %d: op %q must be add, replace or remove in lower case (RFC 7644 §3.5.2)", i, truncate(name))
+	}
 	switch op.Op {
 	case OpAdd, OpReplace, OpRemove:
 	default:

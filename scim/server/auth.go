@@ -16,6 +16,7 @@ import (
 
 	"github.com/scimd/scimd/audit"
 	"github.com/scimd/scimd/internal/httpstack"
+	"github.com/scimd/scimd/scim/compat"
 	"github.com/scimd/scimd/scim/store"
 )
 
@@ -154,7 +155,7 @@ func (s *Server) RequireRouteScope(scopeOf func(*http.Request) string, next http
 				actor.Name, scope, r.Method, r.URL.Path, strings.Join(tok.ScopeList(), ", ")))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(WithActor(r.Context(), actor)))
+		next.ServeHTTP(w, r.WithContext(compat.WithProfile(WithActor(r.Context(), actor), tok.Profile)))
 	})
 }
 

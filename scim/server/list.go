@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scimd/scimd/scim/compat"
 	"github.com/scimd/scimd/scim/filter"
 	"github.com/scimd/scimd/scim/schema"
 	"github.com/scimd/scimd/scim/store"
@@ -30,13 +31,13 @@ type listParams struct {
 
 // parseListParams reads the list parameters of a GET request.
 func (s *Server) parseListParams(r *http.Request, rts ...*schema.ResourceType) (listParams, *Error) {
-	return s.listParamsFrom(r.URL.Query().Get, rts...)
+	return s.listParamsFrom(r.URL.Query().Get, compat.For(r.Context()), rts...)
 }
 
 // listParamsFrom reads list parameters through get, which returns a
 // parameter's value or "". The filter and sortBy are checked against every
 // resource type of rts.
-func (s *Server) listParamsFrom(get func(string) string, rts ...*schema.ResourceType) (listParams, *Error) {
+func (s *Server) listParamsFrom(get func(string) string, tol *compat.Tracker, rts ...*schema.ResourceType) (listParams, *Error) {
 	p := listParams{startIndex: 1, count: s.maxResults,
 		proj: parseProjection(get("attributes"), get("excludedAttributes"))}
 	if v := get("startIndex"); v != "" {
@@ -64,6 +65,11 @@ func (s *Server) listParamsFrom(get func(string) string, rts ...*schema.Resource
 		f, err := filter.Parse(v)
 		if err != nil {
 			return p, badRequest("invalidFilter", "%v", err)
+		}
+		for _, rule := range f.Tolerated() {
+			if cr := filterRules[rule]; !tol.Allow(cr) {
+				return p, badRequest("invalidFilter", "the filter is not RFC 7644 syntax: it needs the %q tolerance, which profile %q does not enable", cr, tol.Profile())
+			}
 		}
 		for _, rt := range rts {
 			if err := f.Validate(rt); err != nil {
@@ -206,4 +212,13 @@ func (s *Server) runList(r *http.Request, p listParams, kinds ...store.Kind) map
 		"itemsPerPage": len(page),
 		"Resources":    page,
 	}
+}
+
+// filterRules maps the filter parser's tolerance rewrites to the rules
+// profiles enable.
+var filterRules = map[filter.Rule]compat.Rule{
+	filter.RuleValuePathSubAttr: compat.FilterValuePathSubAttr,
+	filter.RuleBareValue:        compat.FilterBareValue,
+	filter.RuleLenientString:    compat.FilterLenientString,
+	filter.RuleMissingSpace:     compat.FilterMissingSpace,
 }

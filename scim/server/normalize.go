@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scimd/scimd/scim/compat"
 	"github.com/scimd/scimd/scim/schema"
 	"github.com/scimd/scimd/scim/store"
 )
@@ -47,7 +48,7 @@ type decoded struct {
 //   - bareMemberIDs: group members given as plain id strings (Microsoft's
 //     test collection), or with "$ref": null, no type, or "displayName"
 //     instead of "display".
-func decodeResource(rt *schema.ResourceType, body map[string]any) (*decoded, *Error) {
+func decodeResource(rt *schema.ResourceType, body map[string]any, tol *compat.Tracker) (*decoded, *Error) {
 	d := &decoded{Attrs: map[string]any{}}
 	isGroup := rt == schema.GroupType
 	for key, raw := range body {
@@ -57,7 +58,7 @@ func decodeResource(rt *schema.ResourceType, body map[string]any) (*decoded, *Er
 		case lower == "schemas" || lower == "id" || lower == "meta":
 			continue // ignoreServerAttributes
 		case isGroup && lower == "members":
-			members, err := decodeMembers(raw)
+			members, err := decodeMembers(raw, tol)
 			if err != nil {
 				return nil, err
 			}
@@ -78,7 +79,7 @@ func decodeResource(rt *schema.ResourceType, body map[string]any) (*decoded, *Er
 			continue
 		}
 		if strings.HasPrefix(lower, "urn:") {
-			if err := decodeURNKey(rt, d.Attrs, key, raw); err != nil {
+			if err := decodeURNKey(rt, d.Attrs, key, raw, tol); err != nil {
 				return nil, err
 			}
 			continue
@@ -87,7 +88,7 @@ func decodeResource(rt *schema.ResourceType, body map[string]any) (*decoded, *Er
 		if attr == nil || attr.Mutability == "readOnly" || attr.Mutability == "writeOnly" {
 			continue // ignoreUnknownAttributes, ignoreServerAttributes, dropWriteOnlyPassword
 		}
-		v, err := normalizeValue(attr, raw, attr.Name)
+		v, err := normalizeValue(attr, raw, attr.Name, tol)
 		if err != nil {
 			return nil, err
 		}
@@ -111,7 +112,7 @@ func decodeResource(rt *schema.ResourceType, body map[string]any) (*decoded, *Er
 // decodeURNKey handles a top-level key that starts with "urn:": an extension
 // object, a URN-qualified extension attribute, or an unknown schema
 // (ignored). Core-qualified keys are unqualified before (trimCoreURN).
-func decodeURNKey(rt *schema.ResourceType, attrs map[string]any, key string, raw any) *Error {
+func decodeURNKey(rt *schema.ResourceType, attrs map[string]any, key string, raw any, tol *compat.Tracker) *Error {
 	if ext := rt.Extension(key); ext != nil {
 		if raw == nil {
 			return nil
@@ -129,7 +130,7 @@ func decodeURNKey(rt *schema.ResourceType, attrs map[string]any, key string, raw
 			if a == nil || a.Mutability == "readOnly" {
 				continue // the Teammate extension is the service provider's
 			}
-			nv, err := normalizeValue(a, v, ext.ID+":"+a.Name)
+			nv, err := normalizeValue(a, v, ext.ID+":"+a.Name, tol)
 			if err != nil {
 				return err
 			}
@@ -148,7 +149,10 @@ func decodeURNKey(rt *schema.ResourceType, attrs map[string]any, key string, raw
 			if a == nil || a.Mutability == "readOnly" {
 				return nil
 			}
-			nv, err := normalizeValue(a, raw, ext.ID+":"+a.Name)
+			if !tol.Allow(compat.URNQualifiedAttributes) {
+				return badRequest("invalidValue", "%s: put extension attributes inside the %s object (RFC 7643 §3.3)", key, ext.ID)
+			}
+			nv, err := normalizeValue(a, raw, ext.ID+":"+a.Name, tol)
 			if err != nil || nv == nil {
 				return err
 			}
@@ -177,21 +181,24 @@ func trimCoreURN(rt *schema.ResourceType, key string) string {
 
 // normalizeValue converts a JSON value to the attribute's type, applying the
 // tolerance rules. It returns nil for "no value" (null, empty array).
-func normalizeValue(a *schema.Attribute, raw any, path string) (any, *Error) {
+func normalizeValue(a *schema.Attribute, raw any, path string, tol *compat.Tracker) (any, *Error) {
 	if raw == nil {
 		return nil, nil
 	}
 	if a.MultiValued {
 		list, ok := raw.([]any)
 		if !ok {
-			list = []any{raw} // singleValueForMultiValued
+			if !tol.Allow(compat.SingleValueForMultiValued) {
+				return nil, badRequest("invalidValue", "%s is multi-valued: send an array", path)
+			}
+			list = []any{raw}
 		}
 		if len(list) > maxMultiValues {
 			return nil, badRequest("invalidValue", "%s has %d values; at most %d are allowed", path, len(list), maxMultiValues)
 		}
 		out := make([]any, 0, len(list))
 		for _, e := range list {
-			v, err := normalizeSingle(a, e, path)
+			v, err := normalizeSingle(a, e, path, tol)
 			if err != nil {
 				return nil, err
 			}
@@ -208,10 +215,10 @@ func normalizeValue(a *schema.Attribute, raw any, path string) (any, *Error) {
 		}
 		return out, nil
 	}
-	return normalizeSingle(a, raw, path)
+	return normalizeSingle(a, raw, path, tol)
 }
 
-func normalizeSingle(a *schema.Attribute, raw any, path string) (any, *Error) {
+func normalizeSingle(a *schema.Attribute, raw any, path string, tol *compat.Tracker) (any, *Error) {
 	if raw == nil {
 		return nil, nil
 	}
@@ -219,8 +226,8 @@ func normalizeSingle(a *schema.Attribute, raw any, path string) (any, *Error) {
 	case schema.Complex:
 		obj, ok := raw.(map[string]any)
 		if !ok {
-			if s, isStr := raw.(string); isStr && a.Sub("value") != nil {
-				return map[string]any{"value": s}, nil // entraManagerAsString
+			if s, isStr := raw.(string); isStr && a.Sub("value") != nil && tol.Allow(compat.ManagerAsString) {
+				return map[string]any{"value": s}, nil
 			}
 			return nil, badRequest("invalidValue", "%s must be an object", path)
 		}
@@ -230,7 +237,7 @@ func normalizeSingle(a *schema.Attribute, raw any, path string) (any, *Error) {
 			if sub == nil {
 				continue
 			}
-			nv, err := normalizeSingle(sub, v, path+"."+sub.Name)
+			nv, err := normalizeSingle(sub, v, path+"."+sub.Name, tol)
 			if err != nil {
 				return nil, err
 			}
@@ -247,8 +254,8 @@ func normalizeSingle(a *schema.Attribute, raw any, path string) (any, *Error) {
 		case bool:
 			return v, nil
 		case string:
-			if b, err := strconv.ParseBool(strings.ToLower(strings.TrimSpace(v))); err == nil {
-				return b, nil // entraStringBooleans
+			if b, err := strconv.ParseBool(strings.ToLower(strings.TrimSpace(v))); err == nil && tol.Allow(compat.StringBooleans) {
+				return b, nil
 			}
 		}
 		return nil, badRequest("invalidValue", "%s must be a boolean", path)
@@ -284,7 +291,7 @@ func normalizeSingle(a *schema.Attribute, raw any, path string) (any, *Error) {
 	}
 }
 
-func decodeMembers(raw any) ([]memberRef, *Error) {
+func decodeMembers(raw any, tol *compat.Tracker) ([]memberRef, *Error) {
 	if raw == nil {
 		return nil, nil
 	}
@@ -294,7 +301,7 @@ func decodeMembers(raw any) ([]memberRef, *Error) {
 	}
 	out := make([]memberRef, 0, len(list))
 	for _, e := range list {
-		m, err := decodeMember(e)
+		m, err := decodeMember(e, tol)
 		if err != nil {
 			return nil, err
 		}
@@ -303,13 +310,16 @@ func decodeMembers(raw any) ([]memberRef, *Error) {
 	return out, nil
 }
 
-func decodeMember(e any) (memberRef, *Error) {
+func decodeMember(e any, tol *compat.Tracker) (memberRef, *Error) {
 	switch v := e.(type) {
 	case string:
+		if !tol.Allow(compat.BareMemberIDs) {
+			return memberRef{}, badRequest("invalidValue", "members must be objects with a value (RFC 7643 §4.2)")
+		}
 		if err := checkIdentifier("members.value", v); err != nil {
 			return memberRef{}, err
 		}
-		return memberRef{Value: v}, nil // bareMemberIDs
+		return memberRef{Value: v}, nil
 	case map[string]any:
 		var m memberRef
 		for k, x := range v {
@@ -317,8 +327,10 @@ func decodeMember(e any) (memberRef, *Error) {
 			switch strings.ToLower(k) {
 			case "value":
 				m.Value = s
-			case "display", "displayname":
-				if m.Display == "" || strings.ToLower(k) == "display" {
+			case "display":
+				m.Display = s
+			case "displayname":
+				if m.Display == "" && tol.Allow(compat.BareMemberIDs) {
 					m.Display = s
 				}
 			case "type":

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/scimd/scimd/audit"
+	"github.com/scimd/scimd/scim/compat"
 	"github.com/scimd/scimd/scim/patch"
 	"github.com/scimd/scimd/scim/schema"
 	"github.com/scimd/scimd/scim/store"
@@ -48,7 +49,7 @@ func readResource(r *http.Request, rt *schema.ResourceType) (*decoded, *Error) {
 	if e != nil {
 		return nil, e
 	}
-	return decodeResource(rt, body)
+	return decodeResource(rt, body, compat.From(r.Context()))
 }
 
 func eventType(k store.Kind, action string) string {
@@ -88,8 +89,17 @@ func (s *Server) event(r *http.Request, typ string, res *store.Resource, before,
 			e.Change.To = summary(after)
 		}
 	}
+	if tol := compat.From(r.Context()); len(tol.Used()) > 0 {
+		rules := make([]any, 0, len(tol.Used()))
+		for _, u := range tol.Used() {
+			rules = append(rules, string(u))
+		}
+		e.Details = map[string]any{"compatibility": map[string]any{"profile": tol.Profile(), "rules": rules}}
+	}
 	if len(mc.added)+len(mc.removed)+len(mc.skipped) > 0 {
-		e.Details = map[string]any{}
+		if e.Details == nil {
+			e.Details = map[string]any{}
+		}
 		if len(mc.added) > 0 {
 			e.Details["membersAdded"] = mc.added
 		}
@@ -167,6 +177,7 @@ func (s *Server) get(kind store.Kind) http.HandlerFunc {
 func (s *Server) create(kind store.Kind) http.HandlerFunc {
 	rt := resourceTypeOf(kind)
 	return func(w http.ResponseWriter, r *http.Request) {
+		r = withTracker(r)
 		d, e := readResource(r, rt)
 		if e != nil {
 			writeError(w, e)
@@ -198,6 +209,7 @@ func (s *Server) create(kind store.Kind) http.HandlerFunc {
 func (s *Server) replace(kind store.Kind) http.HandlerFunc {
 	rt := resourceTypeOf(kind)
 	return func(w http.ResponseWriter, r *http.Request) {
+		r = withTracker(r)
 		id := mux.Vars(r)["id"]
 		d, e := readResource(r, rt)
 		if e != nil {
@@ -266,7 +278,9 @@ func (s *Server) patch(kind store.Kind) http.HandlerFunc {
 			writeError(w, e)
 			return
 		}
-		ops, err := patch.ParseRequest(raw)
+		r = withTracker(r)
+		tol := compat.From(r.Context())
+		ops, err := patch.ParseRequestWith(raw, tol)
 		if err != nil {
 			writeError(w, patchError(err))
 			return
@@ -281,13 +295,13 @@ func (s *Server) patch(kind store.Kind) http.HandlerFunc {
 				return e
 			}
 			result = cur
-			applied, err := s.patcher.Apply(rt, resourceDoc(rt, cur), ops)
+			applied, err := s.patcher.ApplyWith(rt, resourceDoc(rt, cur), ops, tol)
 			if err != nil {
 				return patchError(err)
 			}
 			next := cur
 			if applied.Changed {
-				d, e := decodeResource(rt, applied.Doc)
+				d, e := decodeResource(rt, applied.Doc, tol)
 				if e != nil {
 					return e
 				}
@@ -417,4 +431,11 @@ func (s *Server) delete(kind store.Kind) http.HandlerFunc {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// withTracker gives the request a fresh compat.Tracker for its token's
+// profile: the tolerance rules it may use, and a record of those it used.
+func withTracker(r *http.Request) *http.Request {
+	ctx, _ := compat.Start(r.Context())
+	return r.WithContext(ctx)
 }

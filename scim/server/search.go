@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scimd/scimd/scim/compat"
 	"github.com/scimd/scimd/scim/schema"
 	"github.com/scimd/scimd/scim/store"
 )
@@ -32,7 +33,7 @@ func (s *Server) search(kinds ...store.Kind) http.HandlerFunc {
 			writeError(w, e)
 			return
 		}
-		p, e := s.listParamsFrom(func(k string) string { return params[strings.ToLower(k)] }, rts...)
+		p, e := s.listParamsFrom(func(k string) string { return params[strings.ToLower(k)] }, compat.For(r.Context()), rts...)
 		if e != nil {
 			writeError(w, e)
 			return

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/scimd/scimd/audit"
+	"github.com/scimd/scimd/scim/compat"
 	"github.com/scimd/scimd/scim/store"
 )
 
@@ -44,6 +45,9 @@ const AdminTokenName = "admin"
 type TokenSpec struct {
 	Name   string
 	Scopes []string
+	// Profile is the IdP compatibility profile (compat.Profiles; "" is
+	// auto).
+	Profile string
 	// Expires is when the token stops working; zero for never.
 	Expires time.Time
 }
@@ -64,6 +68,10 @@ func CreateScopedToken(ctx context.Context, st *store.Store, spec TokenSpec, act
 	if err != nil {
 		return "", err
 	}
+	profile, err := compat.Check(spec.Profile)
+	if err != nil {
+		return "", fmt.Errorf("%v: %w", err, errInvalid)
+	}
 	secret, err := NewSecret()
 	if err != nil {
 		return "", fmt.Errorf("generate token secret: %w", err)
@@ -73,10 +81,13 @@ func CreateScopedToken(ctx context.Context, st *store.Store, spec TokenSpec, act
 			return fmt.Errorf("token %q already exists: %w", spec.Name, store.ErrConflict)
 		}
 		tok := &store.Token{Name: spec.Name, Digest: Digest(secret), Scopes: scopes, Created: w.Now(), Expires: spec.Expires.UTC()}
+		if profile != compat.Auto {
+			tok.Profile = profile
+		}
 		if err := w.PutToken(tok); err != nil {
 			return err
 		}
-		details := map[string]any{"scopes": stringsToAny(scopes)}
+		details := map[string]any{"scopes": stringsToAny(scopes), "profile": profile}
 		if !tok.Expires.IsZero() {
 			details["expires"] = tok.Expires.Format(time.RFC3339)
 		}
@@ -179,12 +190,13 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		Name      string   `json:"name"`
 		Scopes    []string `json:"scopes"`
 		ExpiresIn string   `json:"expiresIn"`
+		Profile   string   `json:"profile"`
 	}
 	if e := decodeJSONBody(r, &req); e != nil {
 		writeError(w, e)
 		return
 	}
-	spec := TokenSpec{Name: req.Name, Scopes: req.Scopes}
+	spec := TokenSpec{Name: req.Name, Scopes: req.Scopes, Profile: req.Profile}
 	if req.Scopes == nil {
 		// Tokens are for identity providers unless told otherwise.
 		spec.Scopes = []string{ScopeSCIM}
@@ -219,7 +231,10 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 // tokenView is the API shape of a token: never its digest.
 func (s *Server) tokenView(t *store.Token, previous *store.Token) map[string]any {
 	out := map[string]any{"name": t.Name, "scopes": stringsToAny(t.ScopeList()), "created": t.Created.UTC().Format(time.RFC3339),
-		"expires": nil, "lastUsed": nil, "expired": false}
+		"expires": nil, "lastUsed": nil, "expired": false, "profile": compat.Auto}
+	if t.Profile != "" {
+		out["profile"] = t.Profile
+	}
 	if !t.Expires.IsZero() {
 		out["expires"] = t.Expires.UTC().Format(time.RFC3339)
 		out["expired"] = !s.now().Before(t.Expires)

@@ -90,6 +90,9 @@ type Token struct {
 	RotatedFrom string `json:"rotatedFrom,omitempty"`
 	// ExpiryAudited records that the token's expiry has been audited.
 	ExpiryAudited bool `json:"expiryAudited,omitempty"`
+	// Profile is the IdP compatibility profile of a SCIM token (see
+	// scim/compat); "" is "auto".
+	Profile string `json:"profile,omitempty"`
 }
 
 // ScopeList returns the token's scopes, the legacy Role for a token
