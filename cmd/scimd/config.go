@@ -15,18 +15,21 @@ import (
 // flag, its SCIMD_* environment variable, the config file's key of the
 // flag's name, or its default (resolveServeConfig).
 type serveConfig struct {
-	Listen       string
-	Data         string
-	Database     string
-	Policies     string
-	ExternalURL  string
-	MaxBodyBytes int64
-	MaxResults   int
-	RateLimit    float64
-	RateBurst    int
-	LogLevel     string
-	GuardCount   int
-	GuardPercent float64
+	Listen   string
+	Data     string
+	Database string
+	Policies string
+	// ShadowPolicies is a policy directory evaluated beside the live one,
+	// never applied ("" for none).
+	ShadowPolicies string
+	ExternalURL    string
+	MaxBodyBytes   int64
+	MaxResults     int
+	RateLimit      float64
+	RateBurst      int
+	LogLevel       string
+	GuardCount     int
+	GuardPercent   float64
 	// The guard's escalation rule.
 	GuardEscalationRoles []string
 	GuardEscalationCount int
@@ -99,6 +102,7 @@ func bindServeFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.Data, "data", c.Data, "data directory (SCIMD_DATA)")
 	fs.StringVar(&c.Database, "database", c.Database, "postgres://… URL: keep the state in PostgreSQL instead of SQLite in --data (SCIMD_DATABASE)")
 	fs.StringVar(&c.Policies, "policies", c.Policies, "policy directory (SCIMD_POLICIES)")
+	fs.StringVar(&c.ShadowPolicies, "shadow-policies", c.ShadowPolicies, "shadow policy directory: gated and evaluated beside the live policy, never applied; see GET /api/v1/policy/shadow (SCIMD_SHADOW_POLICIES)")
 	fs.StringVar(&c.ExternalURL, "external-url", c.ExternalURL, "public origin for meta.location, e.g. https://scimd.example.com (SCIMD_EXTERNAL_URL)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted request body (SCIMD_MAX_BODY_BYTES)")
 	fs.IntVar(&c.MaxResults, "max-results", c.MaxResults, "most resources in one list response (SCIMD_MAX_RESULTS)")

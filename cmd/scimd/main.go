@@ -37,7 +37,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newServeCmd(), newTokenCmd(), newPolicyCmd())
 	root.AddCommand(newPlanCmd(), newAuditCmd(), newTeammateCmd(), newReportCmd(), newChangesCmd())
 	root.AddCommand(newWebhookCmd(), newVersionCmd(), newHealthcheckCmd())
-	root.AddCommand(newExplainCmd(), newWhatIfCmd())
+	root.AddCommand(newExplainCmd(), newWhatIfCmd(), newShadowCmd())
 	root.Version = buildinfo.Read().String()
 	root.SetVersionTemplate("{{.Version}}\n")
 	return root

@@ -173,7 +173,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		return err
 	}
 	a, err := app.Open(ctx, app.Config{
-		Data: cfg.Data, Database: cfg.Database, Policies: cfg.Policies, AdminToken: adminToken,
+		Data: cfg.Data, Database: cfg.Database, Policies: cfg.Policies, ShadowPolicies: cfg.ShadowPolicies, AdminToken: adminToken,
 		ExternalURL: cfg.ExternalURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxResults: cfg.MaxResults,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 		Guard: reconcile.Threshold{Count: cfg.GuardCount, Percent: cfg.GuardPercent,

@@ -14,6 +14,7 @@ import (
 	"github.com/scimd/scimd/audit"
 	"github.com/scimd/scimd/engine/httpjson"
 	"github.com/scimd/scimd/engine/policy"
+	"github.com/scimd/scimd/engine/policywatch"
 	"github.com/scimd/scimd/engine/reconcile"
 	"github.com/scimd/scimd/engine/review"
 	"github.com/scimd/scimd/scim/server"
@@ -33,6 +34,9 @@ type ReviewOptions struct {
 	Candidate func(ctx context.Context, files map[string][]byte) (*policy.Set, error)
 	// Active returns the active policy set, nil while none is.
 	Active func() *policy.Set
+	// Shadow holds the shadow policy set (nil: the shadow endpoints
+	// answer 404).
+	Shadow *policywatch.Shadow
 	// RequireAdmin wraps handlers with authentication and the check of
 	// the route's scope (RouteScope).
 	RequireAdmin func(http.Handler) http.Handler
@@ -70,6 +74,7 @@ func NewReview(opts ReviewOptions) *Review {
 //	GET  /settled[?timeout=5s]     wait until acknowledged writes are reconciled
 //	GET  /teammates/{id}/explain   why the live policy decides a teammate as it does
 //	POST /whatif                   a teammate's decision under a hypothetical change
+//	GET|PUT|DELETE /policy/shadow  the shadow policy and its divergences; set; clear
 func (rv *Review) Register(r *mux.Router) {
 	sub := r.PathPrefix("/api/v1").Subrouter()
 	h := func(path string, fn http.HandlerFunc, method string) {
@@ -83,6 +88,9 @@ func (rv *Review) Register(r *mux.Router) {
 	h("/settled", rv.settled, http.MethodGet)
 	h("/teammates/{id}/explain", rv.explain, http.MethodGet)
 	h("/whatif", rv.whatIf, http.MethodPost)
+	h("/policy/shadow", rv.shadowReport, http.MethodGet)
+	h("/policy/shadow", rv.setShadow, http.MethodPut)
+	h("/policy/shadow", rv.clearShadow, http.MethodDelete)
 }
 
 // maxSettle bounds how long GET /settled waits.

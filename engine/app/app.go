@@ -56,6 +56,10 @@ type Config struct {
 	// ReadyMaxBacklogAge makes /readyz fail while a trigger has waited
 	// longer than this for its decisions (default DefaultReadyMaxBacklogAge).
 	ReadyMaxBacklogAge time.Duration
+	// ShadowPolicies, when set, is a policy directory evaluated beside the
+	// live one as a shadow set: gated alike, never applied (see
+	// policywatch.Shadow).
+	ShadowPolicies string
 	// PolicyDebounce overrides the policy watcher's debounce (tests).
 	PolicyDebounce time.Duration
 	Logger         *slog.Logger
@@ -79,8 +83,10 @@ type Config struct {
 
 // App is a running scimd.
 type App struct {
-	Store      *store.Store
-	Policies   *policywatch.Manager
+	Store    *store.Store
+	Policies *policywatch.Manager
+	// Shadow holds the shadow policy set.
+	Shadow     *policywatch.Shadow
 	Reconciler *reconcile.Reconciler
 	SCIM       *server.Server
 	Registry   *prometheus.Registry
@@ -181,6 +187,20 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if err := a.Policies.Start(ctx); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("policy watcher: %w", err)
+	}
+	if a.Shadow, err = policywatch.NewShadow(policywatch.ShadowOptions{
+		Dir: cfg.ShadowPolicies, Logger: log, Debounce: cfg.PolicyDebounce,
+		Audit: func(ctx context.Context, e audit.Event) error {
+			return st.Write(ctx, func(tx *store.WriteTxn) error { tx.Audit(e); return nil })
+		},
+		OnChange: rec.SetShadow,
+	}); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("shadow policies: %w", err)
+	}
+	if err := a.Shadow.Start(ctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("shadow policy watcher: %w", err)
 	}
 	if ok, why := a.Policies.Ready(); !ok {
 		log.Error("no valid policy: serving SCIM, but not ready and no roles change until one loads", "reason", why)
@@ -372,6 +392,11 @@ func (a *App) close() error {
 		<-a.recDone
 	}
 	var errs []error
+	if a.Shadow != nil {
+		if err := a.Shadow.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if a.Policies != nil {
 		if err := a.Policies.Close(); err != nil {
 			errs = append(errs, err)

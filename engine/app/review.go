@@ -17,6 +17,7 @@ func (a *App) registerReview(r *mux.Router) {
 		Reconciler:   a.Reconciler,
 		Candidate:    a.Policies.Candidate,
 		Active:       a.Policies.Active,
+		Shadow:       a.Shadow,
 		RequireAdmin: a.requireScope,
 	}).Register(r)
 }

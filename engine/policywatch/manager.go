@@ -56,6 +56,9 @@ type Options struct {
 	Resync time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Shadow makes the manager hold a shadow set (see Shadow): its audit
+	// events are policy.shadow.set and policy.shadow.refused.
+	Shadow bool
 }
 
 // Manager holds the active policy set and replaces it when the policies
@@ -283,6 +286,9 @@ func (m *Manager) unchanged(cur *policy.Set) {
 func (m *Manager) audit(ctx context.Context, e audit.Event) {
 	if m.opts.Audit == nil {
 		return
+	}
+	if m.opts.Shadow {
+		e = shadowEvent(e)
 	}
 	if err := m.opts.Audit(ctx, e); err != nil {
 		m.log.ErrorContext(ctx, "audit policy event", "type", e.Type, "revision", e.Target.ID, "error", err)

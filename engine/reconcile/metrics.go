@@ -9,6 +9,9 @@ type metrics struct {
 	pending      prometheus.Gauge
 	queueDepth   prometheus.Gauge
 	latency      prometheus.Histogram
+	// shadowDivergent counts the teammates the shadow policy decides
+	// differently from the live one.
+	shadowDivergent prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,9 +30,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name:    "scimd_commit_to_applied_seconds",
 			Help:    "Latency from a durable SCIM commit to its role changes being durably applied.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
+		shadowDivergent: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "scimd_shadow_divergent_teammates",
+			Help: "Teammates whose decision by the shadow policy differs from the live policy's (0 without a shadow policy)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.decisions, m.changes, m.policyErrors, m.pending, m.queueDepth, m.latency)
+		reg.MustRegister(m.decisions, m.changes, m.policyErrors, m.pending, m.queueDepth, m.latency, m.shadowDivergent)
 	}
 	return m
 }

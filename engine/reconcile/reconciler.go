@@ -88,6 +88,8 @@ type Reconciler struct {
 	// were applied to everyone (nil before the first): the guard judges
 	// demotions by it, not by the order of the revision being applied.
 	liveRoles []string
+
+	shadow shadowState
 }
 
 // lastDecision is the in-memory record of a user's latest applied
@@ -112,6 +114,9 @@ type trigger struct {
 	committedAt time.Time
 	// manualSeq links a drift revert to the manual change's audit event.
 	manualSeq map[string]uint64
+	// shadowPass compares a new shadow policy with the live one for
+	// every teammate; it changes nothing.
+	shadowPass bool
 }
 
 // New returns a Reconciler and subscribes it to the store's commits.
@@ -339,6 +344,11 @@ func (r *Reconciler) process(ctx context.Context, batch []trigger) error {
 	if set == nil {
 		r.log.Warn("no active policy: teammates left unchanged until one is activated", "triggers", len(batch))
 		return nil
+	}
+	for _, t := range batch {
+		if t.shadowPass {
+			r.shadowPass(ctx, set, t.cause)
+		}
 	}
 	snap := r.store.Read()
 
@@ -612,6 +622,7 @@ func (r *Reconciler) evaluate(ctx context.Context, set *policy.Set, snap *store.
 	for i, ev := range inputEvals {
 		ev.decision, ev.err = decisions[i], errs[i]
 	}
+	r.shadowCompare(ctx, set, evals, inputEvals, batch)
 	for _, ev := range evals {
 		r.decide(ev, live)
 	}
