@@ -621,6 +621,9 @@ func summarize(ch reconcile.PendingChange) changeSummary {
 	}
 	s.Confirm = fmt.Sprintf("%d teammates: %d lose access, %d demoted, %d granted access, %d other changes",
 		len(ch.Changes), s.Removals, s.Demotions, s.Grants, s.Other)
+	if ch.Escalations > 0 || ch.Exclusions > 0 {
+		s.Confirm += fmt.Sprintf("; %d escalations, %d newly excluded", ch.Escalations, ch.Exclusions)
+	}
 	return s
 }
 
