@@ -106,9 +106,6 @@ func writeExplanation(w io.Writer, ex *api.ExplainResponse) error {
 	if ex.Truncated {
 		fmt.Fprintln(w, "  … (more rules left out)")
 	}
-	for _, n := range ex.Notes {
-		fmt.Fprintf(w, "note %s\n", n)
-	}
 	return nil
 }
 

@@ -21,8 +21,6 @@ type Explanation struct {
 	// Rules are the policy rules that produced a value while deciding,
 	// in evaluation order, each once per distinct value.
 	Rules []RuleStep `json:"rules"`
-	// Notes are the messages of trace() calls in the policy.
-	Notes []string `json:"notes,omitempty"`
 	// Mattered are the groups and attributes without which the decision
 	// (excluded, access or role) would differ.
 	Mattered []Factor `json:"mattered"`
@@ -92,10 +90,6 @@ func (s *Set) Explain(ctx context.Context, in TeammateInput) (*Explanation, erro
 	teammatePath := ast.MustParseRef(QueryTeammate)
 	for _, ev := range *buf {
 		switch {
-		case ev.Op == topdown.NoteOp:
-			if ev.Location != nil && ev.Location.File != "" {
-				ex.Notes = append(ex.Notes, fmt.Sprintf("%s:%d: %s", ev.Location.File, ev.Location.Row, ev.Message))
-			}
 		case ev.Op == topdown.ExitOp && ev.HasRule():
 			rule := ev.Node.(*ast.Rule)
 			if rule.Module == nil || !rule.Module.Package.Path.HasPrefix(scimdPackage) {
