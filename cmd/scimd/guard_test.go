@@ -259,3 +259,28 @@ func TestEscalationIsHeld(t *testing.T) {
 		})
 	}
 }
+
+// TestManualGrantOnAManagedTeammateIsRefused: finding 6 of issue 12,
+// through the binary. PUT /api/v1/teammates/{id}/role on a managed
+// teammate is refused with 409; the feed never carries the grant.
+func TestManualGrantOnAManagedTeammateIsRefused(t *testing.T) {
+	d := startDaemon(t, t.TempDir())
+	c := newBinClient(t, d)
+	dan := c.createUser(map[string]any{"userName": "dan@example.com", "active": true})
+	c.createGroup("Intercom Support", dan)
+	c.eventually(10*time.Second, "dan gets support", func() bool { return state(c.teammate(dan)) == "support/true/excluded=false" })
+	status, body := c.do(http.MethodPut, "/api/v1/teammates/"+dan+"/role", d.admin, map[string]any{"role": "admin"})
+	if status != http.StatusConflict || !strings.Contains(body, "identity provider") {
+		t.Fatalf("manual grant on a managed teammate = %d %s, want 409 with an explanation", status, body)
+	}
+	c.settle()
+	if feed := c.admin(http.MethodGet, "/api/v1/feed?after=0&limit=1000", nil, nil); strings.Contains(feed, `"role":"admin"`) {
+		t.Errorf("the feed carries the refused grant: %s", feed)
+	}
+	if got := state(c.teammate(dan)); got != "support/true/excluded=false" {
+		t.Errorf("dan is %s", got)
+	}
+	if evs := c.auditEvents("teammate.role.manual_refused"); len(evs) != 1 {
+		t.Errorf("refusal audited %d times", len(evs))
+	}
+}

@@ -54,6 +54,7 @@ func (a *API) Register(r *mux.Router) {
 	h("/teammates", a.listTeammates, http.MethodGet)
 	h("/teammates/{id}", a.getTeammate, http.MethodGet)
 	h("/teammates/{id}/role", a.setRole, http.MethodPut)
+	h("/teammates/{id}/drift", a.reportDrift, http.MethodPost)
 	h("/groups", a.listGroups, http.MethodGet)
 	h("/policy", a.policyStatus, http.MethodGet)
 	h("/policy/reload", a.policyReload, http.MethodPost)
@@ -84,7 +85,7 @@ func errStatus(err error) int {
 	switch {
 	case errors.Is(err, reconcile.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, reconcile.ErrNotPending):
+	case errors.Is(err, reconcile.ErrNotPending), errors.Is(err, reconcile.ErrManaged):
 		return http.StatusConflict
 	case errors.Is(err, reconcile.ErrUnknownRole), errors.Is(err, reconcile.ErrInvalid):
 		return http.StatusBadRequest
@@ -147,6 +148,29 @@ func (a *API) getTeammate(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, "no teammate "+strconv.Quote(id))
 		return
 	}
+	httpjson.Write(w, http.StatusOK, teammateJSON(t))
+}
+
+// reportDrift records a role the application reports for a teammate; the
+// feed carries only the correction.
+func (a *API) reportDrift(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Role *string `json:"role"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {
+		httpjson.Error(w, http.StatusBadRequest, "body must be {\"role\": \"<role the application has>\"} or {\"role\": null}: "+err.Error())
+		return
+	}
+	role := ""
+	if req.Role != nil {
+		role = *req.Role
+	}
+	id := mux.Vars(r)["id"]
+	if _, err := a.opts.Reconciler.ObserveDrift(r.Context(), id, role, server.ActorFrom(r.Context()), requestID(r)); err != nil {
+		httpjson.Error(w, errStatus(err), err.Error())
+		return
+	}
+	t, _ := a.opts.Reconciler.Teammate(id)
 	httpjson.Write(w, http.StatusOK, teammateJSON(t))
 }
 

@@ -129,44 +129,64 @@ func TestDeactivationAndExclusions(t *testing.T) {
 	}
 }
 
-func TestManualRoleChangeIsReverted(t *testing.T) {
+// TestManualRoleChangeOnAManagedTeammateIsRefused: finding 6 of issue 12.
+// A manual role change on a managed teammate is refused with 409 and
+// audited as refused; nothing reaches the feed, so no application ever
+// applies a grant the policy did not decide. Drift reported by the
+// application is recorded as observed, and the feed carries only the
+// correction.
+func TestManualRoleChangeOnAManagedTeammateIsRefused(t *testing.T) {
 	e := newEnv(t)
 	support := e.createGroup("Intercom Support")
 	dan := e.createUser("dan@example.com", nil)
 	e.addMembers(support, dan)
 	e.expect(dan, "support", true)
+	feedTypes := func() string {
+		var feed struct {
+			Entries []struct {
+				Type       string
+				TeammateID string
+				Payload    json.RawMessage
+			}
+		}
+		_ = json.Unmarshal(e.mustDo(http.MethodGet, e.srv.URL+"/api/v1/feed?after=0&limit=1000", adminToken, nil, 200), &feed)
+		var types []string
+		for _, en := range feed.Entries {
+			if en.TeammateID == dan {
+				types = append(types, en.Type)
+				if strings.Contains(string(en.Payload), `"role":"admin"`) {
+					t.Errorf("the feed carries an admin role for dan: %s", en.Payload)
+				}
+			}
+		}
+		return strings.Join(types, ",")
+	}
+	before := feedTypes()
 
-	e.mustDo(http.MethodPut, e.srv.URL+"/api/v1/teammates/"+dan+"/role", adminToken, map[string]any{"role": "admin"}, 200)
+	body := e.mustDo(http.MethodPut, e.srv.URL+"/api/v1/teammates/"+dan+"/role", adminToken, map[string]any{"role": "admin"}, 409)
+	if !strings.Contains(string(body), "identity provider") || !strings.Contains(string(body), "policy") {
+		t.Errorf("409 does not explain who decides: %s", body)
+	}
 	e.idle()
 	e.expect(dan, "support", true)
+	if got := feedTypes(); got != before {
+		t.Errorf("feed for the teammate after a refused change = %s, want unchanged %s", got, before)
+	}
+	refused := e.audit("teammate=" + dan + "&type=" + audit.TypeRoleManualRefused)
+	if len(refused) != 1 || refused[0].Actor.Kind != "admin" || len(e.audit("teammate="+dan+"&type="+audit.TypeRoleManual)) != 0 {
+		t.Fatalf("refused manual change audited as %+v", refused)
+	}
 
-	manual := e.audit("teammate=" + dan + "&type=" + audit.TypeRoleManual)
-	reverted := e.audit("teammate=" + dan + "&type=" + audit.TypeRoleReverted)
-	if len(manual) != 1 || len(reverted) != 1 {
-		t.Fatalf("manual events %d, revert events %d; want 1 and 1", len(manual), len(reverted))
+	// The application reports that it gave dan admin anyway: recorded, and
+	// only the correction is published.
+	e.mustDo(http.MethodPost, e.srv.URL+"/api/v1/teammates/"+dan+"/drift", adminToken, map[string]any{"role": "admin"}, 200)
+	e.idle()
+	e.expect(dan, "support", true)
+	if n := len(e.audit("teammate=" + dan + "&type=" + audit.TypeDriftObserved)); n != 1 {
+		t.Errorf("drift observed %d times, want 1", n)
 	}
-	if link, _ := reverted[0].Details["reverts"].(float64); uint64(link) != manual[0].Seq {
-		t.Fatalf("revert links to %v, want the manual change's seq %d", reverted[0].Details["reverts"], manual[0].Seq)
-	}
-	if manual[0].Actor.Kind != "admin" {
-		t.Fatalf("manual change actor = %+v", manual[0].Actor)
-	}
-	// Applications following the feed see the manual change and its revert.
-	var feed struct {
-		Entries []struct {
-			Type       string
-			TeammateID string
-		}
-	}
-	_ = json.Unmarshal(e.mustDo(http.MethodGet, e.srv.URL+"/api/v1/feed?after=0&limit=1000", adminToken, nil, 200), &feed)
-	var types []string
-	for _, en := range feed.Entries {
-		if en.TeammateID == dan {
-			types = append(types, en.Type)
-		}
-	}
-	if got := strings.Join(types, ","); !strings.HasSuffix(got, audit.TypeRoleManual+","+audit.TypeRoleReverted) {
-		t.Fatalf("feed for the teammate = %s, want the manual change then its revert", got)
+	if got := feedTypes(); got != before+","+audit.TypeRoleReverted {
+		t.Errorf("feed for the teammate after drift = %s, want %s then only the correction", got, before)
 	}
 
 	// A role the policy does not know is refused.

@@ -23,6 +23,7 @@ var routeScopes = map[string]string{
 	"GET /api/v1/teammates":              "read",
 	"GET /api/v1/teammates/{id}":         "read",
 	"PUT /api/v1/teammates/{id}/role":    "admin",
+	"POST /api/v1/teammates/{id}/drift":  "admin",
 	"GET /api/v1/teammates/{id}/history": "read",
 	"GET /api/v1/teammates/{id}/explain": "read",
 	"POST /api/v1/whatif":                "plan",

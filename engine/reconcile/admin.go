@@ -20,6 +20,8 @@ var (
 	ErrNotPending  = errors.New("change is not pending")
 	ErrNoPolicy    = errors.New("no active policy")
 	ErrUnknownRole = errors.New("unknown role")
+	// ErrManaged refuses a manual role change on a managed teammate.
+	ErrManaged = errors.New("managed by the identity provider and the policy")
 )
 
 // TeammateView is a teammate with the latest decision about it.
@@ -240,15 +242,18 @@ func (r *Reconciler) decideChange(ctx context.Context, id, state string, actor a
 	return decided, err
 }
 
-// SetRole is an admin's manual role change. It is applied and audited; on
-// a managed teammate the reconciler then reverts it (the identity provider
-// and the policy are the source of truth), on an excluded one it sticks.
+// SetRole is an admin's manual role change. It is applied only to an
+// excluded teammate (provisioning never changes those, so the change
+// sticks). On a managed teammate it is refused with ErrManaged and audited
+// as refused: the identity provider and the policy are the source of
+// truth, and nothing downstream may see a grant the policy did not decide.
 func (r *Reconciler) SetRole(ctx context.Context, id, role string, actor audit.Actor, requestID string) (Teammate, error) {
 	set := r.policy.Active()
 	if role != "" && (set == nil || !set.HasRole(role)) {
 		return Teammate{}, fmt.Errorf("role %q is not one of the policy's roles: %w", role, ErrUnknownRole)
 	}
 	var out Teammate
+	refused := false
 	err := r.store.Write(ctx, func(tx *store.WriteTxn) error {
 		v, ok := tx.Record(TableTeammates, id)
 		if !ok {
@@ -256,6 +261,17 @@ func (r *Reconciler) SetRole(ctx context.Context, id, role string, actor audit.A
 		}
 		t := *v.(*Teammate)
 		from := stateOf(&t)
+		if !t.Excluded {
+			refused = true
+			to := from
+			to.Role, to.Access = role, role != ""
+			tx.Audit(audit.Event{Type: audit.TypeRoleManualRefused, Actor: actor, RequestID: requestID,
+				Target: audit.Target{Type: "Teammate", ID: id, Name: t.UserName}, PolicyRevision: t.Revision,
+				Reasons: []string{managedNote(&t)},
+				Change:  &audit.Change{From: from.detail(), To: to.detail()}})
+			out = t
+			return nil
+		}
 		t.Role = role
 		t.Access = role != ""
 		t.Manual = &ManualChange{Role: role, Actor: actor.Name, RequestID: requestID, At: tx.Now()}
@@ -274,6 +290,54 @@ func (r *Reconciler) SetRole(ctx context.Context, id, role string, actor audit.A
 		}
 		out = t
 		return nil
+	})
+	if err == nil && refused {
+		return out, fmt.Errorf("teammate %s: %s: %w", out.UserName, managedNote(&out), ErrManaged)
+	}
+	return out, err
+}
+
+// managedNote explains why a managed teammate's role cannot be set by hand.
+func managedNote(t *Teammate) string {
+	return "the role of a managed teammate is decided by the identity provider's groups and the policy, never by hand: " +
+		"change the user's groups in the identity provider or the policy in git, or list the teammate in exclusions.rego to manage it by hand"
+}
+
+// ObserveDrift records a role that the application reports for a teammate
+// (drift from the application side): it is audited as observed, never
+// applied. For a managed teammate whose decided state differs, the feed
+// then carries only the correction (the decided state), so applications
+// put it back; nothing downstream sees the drifted role as a grant. An
+// excluded teammate's drift is recorded only.
+func (r *Reconciler) ObserveDrift(ctx context.Context, id, role string, actor audit.Actor, requestID string) (Teammate, error) {
+	var out Teammate
+	err := r.store.Write(ctx, func(tx *store.WriteTxn) error {
+		v, ok := tx.Record(TableTeammates, id)
+		if !ok {
+			return fmt.Errorf("teammate %q: %w", id, ErrNotFound)
+		}
+		t := *v.(*Teammate)
+		out = t
+		decided := stateOf(&t)
+		observed := decided
+		observed.Role, observed.Access = role, role != ""
+		target := audit.Target{Type: "Teammate", ID: id, Name: t.UserName}
+		tx.Audit(audit.Event{Type: audit.TypeDriftObserved, Actor: actor, RequestID: requestID, Target: target,
+			PolicyRevision: t.Revision, Reasons: []string{fmt.Sprintf("the application reports role %q; scimd decided %q", role, t.Role)},
+			Change: &audit.Change{From: decided.detail(), To: observed.detail()}})
+		if observed == decided || t.Excluded {
+			return nil
+		}
+		cause := Cause{Kind: "drift", Actor: actor.Name, RequestID: requestID, Revision: t.Revision}
+		reasons := append([]string{"drift reported by the application corrected: the decided role is restored"}, t.Reasons...)
+		tx.Audit(audit.Event{Type: audit.TypeRoleReverted, Actor: audit.Actor{Kind: "system", Name: "reconciler"},
+			RequestID: requestID, Target: target, PolicyRevision: t.Revision, DecisionID: t.DecisionID, Reasons: reasons,
+			Change:  &audit.Change{From: observed.detail(), To: decided.detail()},
+			Details: map[string]any{"cause": cause.detail()}})
+		tm := feedTeammate(&t)
+		tm.Reasons = reasons
+		return tx.AppendFeed(id, audit.TypeRoleReverted, FeedChange{Changes: []string{audit.TypeRoleReverted},
+			From: observed, To: decided, Teammate: tm, Cause: cause})
 	})
 	return out, err
 }

@@ -64,7 +64,13 @@ type LookupFunc func(ctx context.Context, seq uint64) (*audit.Event, error)
 
 // IsChangeEvent reports whether an event type records a change of a
 // teammate's state (as opposed to a decision that changed nothing).
-func IsChangeEvent(typ string) bool { return strings.HasPrefix(typ, "teammate.") }
+func IsChangeEvent(typ string) bool {
+	switch typ {
+	case audit.TypeRoleManualRefused, audit.TypeDriftObserved:
+		return false // nothing changed: a refusal, or an observation
+	}
+	return strings.HasPrefix(typ, "teammate.")
+}
 
 // History turns the audit events about one teammate (in sequence order)
 // into its change history, oldest first, resolving each change's cause
