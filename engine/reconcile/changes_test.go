@@ -179,8 +179,8 @@ func TestDecidedChangesAreRetainedThenDeleted(t *testing.T) {
 
 // BenchmarkDeferredWrite measures a SCIM write's reconciliation while a
 // change holding every teammate is pending: each op touches one more held
-// teammate, whose evaluation is deferred behind the change. Its cost must
-// not grow with the size of the change. cpu-ns/op is the process's CPU time
+// teammate, whose evaluation is deferred behind the change. Its bytes and
+// allocations do not grow with the size of the change. cpu-ns/op is the process's CPU time
 // (every goroutine, the committer's included) per op.
 func BenchmarkDeferredWrite(b *testing.B) {
 	ctx := context.Background()
