@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,6 +123,14 @@ func TestRejectedPolicyChangeSticks(t *testing.T) {
 	c.admin(http.MethodPost, "/api/v1/policy/reload", nil, nil)
 	c.eventually(10*time.Second, "the activation is held", func() bool { return len(c.changes("pending")) == 1 })
 	id := c.changes("pending")[0]["id"].(string)
+	// A held change says when it was held (finding 7: it said 0001-01-01).
+	if created, _ := c.changes("pending")[0]["created"].(string); strings.HasPrefix(created, "0001") || created == "" {
+		t.Errorf("held change created %q", created)
+	}
+	list := runCLI(context.Background(), "changes", "list", "--server", d.base, "--token", d.admin)
+	if strings.Contains(list.stdout, "0001-01-01") {
+		t.Errorf("scimd changes list shows a zero creation time:\n%s", list.stdout)
+	}
 
 	res := runCLI(context.Background(), "changes", "reject", id, "--server", d.base, "--token", d.admin)
 	if res.code != 0 || !strings.Contains(res.stdout, "revert or fix the policy in git") {
@@ -282,5 +291,48 @@ func TestManualGrantOnAManagedTeammateIsRefused(t *testing.T) {
 	}
 	if evs := c.auditEvents("teammate.role.manual_refused"); len(evs) != 1 {
 		t.Errorf("refusal audited %d times", len(evs))
+	}
+}
+
+// TestPlanLabelsAnUncommittedTreeDirty: `scimd plan` of a tree with
+// uncommitted changes labels it commit+dirty, not with HEAD's commit
+// (issue 12, finding 7).
+func TestPlanLabelsAnUncommittedTreeDirty(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	s := startLive(t)
+	root := t.TempDir()
+	dir := filepath.Join(root, "policies")
+	if err := os.CopyFS(dir, os.DirFS(s.policies)); err != nil {
+		t.Fatal(err)
+	}
+	git := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("git", append([]string{"-C", root, "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q", "-b", "main")
+	git("add", ".")
+	git("commit", "-q", "-m", "policies")
+	head := git("rev-parse", "HEAD")
+	commitOf := func() string {
+		t.Helper()
+		r := s.runCLI(context.Background(), "plan", "--policies", dir, "--format", "json")
+		var res review.PlanResult
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+			t.Fatalf("plan: %v\n%s%s", err, r.stdout, r.stderr)
+		}
+		return res.Commit
+	}
+	if got := commitOf(); got != head {
+		t.Errorf("clean tree planned as %q, want %q", got, head)
+	}
+	writeEdit(t, dir, "groups.rego", mapGroupLine("Engineering", "viewer"))
+	if got := commitOf(); got != head+"+dirty" {
+		t.Errorf("uncommitted tree planned as %q, want %q", got, head+"+dirty")
 	}
 }

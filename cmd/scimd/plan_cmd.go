@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -88,6 +90,11 @@ func readCandidate(dir string) (review.PlanRequest, error) {
 		return review.PlanRequest{}, fmt.Errorf("no policy files (*.rego, *.json, *.yaml) under %s", dir)
 	}
 	req := review.PlanRequest{Files: make(map[string]string, len(src.Files)), Commit: src.Commit}
+	if req.Commit != "" && gitDirty(dir) {
+		// The files are not the commit's: say so rather than label the
+		// plan with a commit that does not contain them.
+		req.Commit += "+dirty"
+	}
 	names := make([]string, 0, len(src.Files))
 	for name := range src.Files {
 		names = append(names, name)
@@ -101,6 +108,19 @@ func readCandidate(dir string) (review.PlanRequest, error) {
 		req.Files[name] = string(b)
 	}
 	return req, nil
+}
+
+// gitDirty reports whether the git work tree holding dir has uncommitted
+// changes (or untracked files) under dir. Without git, or when git fails,
+// it reports false.
+func gitDirty(dir string) bool {
+	if _, err := exec.LookPath("git"); err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "git", "-C", dir, "status", "--porcelain", "--untracked-files=normal", "--", ".").Output()
+	return err == nil && len(bytes.TrimSpace(out)) > 0
 }
 
 func runPlan(ctx context.Context, c *adminClient, dir, format string, w io.Writer) error {

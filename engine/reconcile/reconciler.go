@@ -387,7 +387,7 @@ func (r *Reconciler) process(ctx context.Context, batch []trigger) error {
 			continue
 		}
 		esc, excl := r.threshold.isEscalation(*ev.diff, live, deciding), isNewExclusion(*ev.diff)
-		if esc && onlyFullPasses(batch, ev.triggers) && (ev.cur == nil || ev.cur.Revision == set.Revision()) {
+		if esc && onlyFullPasses(batch, ev.triggers) && (ev.cur == nil || sameContent(ev.cur.Revision, set.Revision())) {
 			// A full pass under the revision that already decided this
 			// teammate (a restart) resumes work SCIM writes left
 			// unfinished, each judged as its own trigger: only a grant
@@ -436,6 +436,15 @@ func (r *Reconciler) process(ctx context.Context, batch []trigger) error {
 	}
 	r.noteLiveOrder(set, batch, held)
 	return nil
+}
+
+// sameContent reports whether two revisions name the same policy files:
+// their digest parts (before "@commit") are equal. A new commit that does
+// not touch the policy changes the revision but not the content.
+func sameContent(a, b string) bool {
+	da, _, _ := strings.Cut(a, "@")
+	db, _, _ := strings.Cut(b, "@")
+	return da == db
 }
 
 // onlyFullPasses reports whether every trigger of trig is for the whole
