@@ -232,8 +232,11 @@ func short(rev string) string {
 // guardText explains what the mass-change guard would do.
 func guardText(r *PlanResult) string {
 	if r.WouldHold {
-		return fmt.Sprintf("WOULD BE HELD: %d demotions of %d teammates exceed the mass-change guard's threshold; "+
-			"after the reload nothing changes until an admin runs `scimd changes approve ID`", r.Demotions, r.Teammates)
+		why := fmt.Sprintf("%d demotions of %d teammates exceed the mass-change guard's threshold", r.Demotions, r.Teammates)
+		if len(r.HoldReasons) > 0 {
+			why = "the mass-change guard " + strings.Join(r.HoldReasons, "; ")
+		}
+		return "WOULD BE HELD: " + why + "; after the reload nothing changes until an admin runs `scimd changes approve ID`"
 	}
 	if r.Demotions > 0 {
 		return fmt.Sprintf("would apply directly (%d demotions of %d teammates stay under the mass-change threshold)",

@@ -132,8 +132,12 @@ func WritePlanMarkdown(w io.Writer, r *PlanResult, d Display) error {
 	fmt.Fprintf(bw, "%s · %s passed\n\n", meta, plural(r.Tests, "test", "tests"))
 	switch {
 	case r.WouldHold:
-		fmt.Fprintf(bw, "> [!CAUTION]\n> The mass-change guard would **hold** this change: %d demotions of %d teammates exceed its threshold. "+
-			"After the reload nobody changes until an admin approves it (`scimd changes approve ID`).\n\n", r.Demotions, r.Teammates)
+		why := fmt.Sprintf("%d demotions of %d teammates exceed its threshold", r.Demotions, r.Teammates)
+		if len(r.HoldReasons) > 0 {
+			why = "it " + strings.Join(r.HoldReasons, "; ")
+		}
+		fmt.Fprintf(bw, "> [!CAUTION]\n> The mass-change guard would **hold** this change: %s. "+
+			"After the reload nobody changes until an admin approves it (`scimd changes approve ID`).\n\n", mdCell(why))
 	case len(r.Errors) > 0:
 		fmt.Fprintf(bw, "> [!WARNING]\n> The candidate could not decide %s; they would be left unchanged.\n\n",
 			plural(len(r.Errors), "teammate", "teammates"))
