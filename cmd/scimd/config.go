@@ -15,10 +15,11 @@ import (
 // flag, its SCIMD_* environment variable, the config file's key of the
 // flag's name, or its default (resolveServeConfig).
 type serveConfig struct {
-	Listen   string
-	Data     string
-	Database string
-	Policies string
+	Listen       string
+	Data         string
+	Database     string
+	AdvertiseURL string
+	Policies     string
 	// ShadowPolicies is a policy directory evaluated beside the live one,
 	// never applied ("" for none).
 	ShadowPolicies string
@@ -100,6 +101,7 @@ func defaultServeConfig() serveConfig {
 func bindServeFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address to listen on (SCIMD_LISTEN)")
 	fs.StringVar(&c.Data, "data", c.Data, "data directory (SCIMD_DATA)")
+	fs.StringVar(&c.AdvertiseURL, "advertise-url", c.AdvertiseURL, "with --database: the URL other scimd processes forward requests to this one at (default http://LISTEN-ADDRESS) (SCIMD_ADVERTISE_URL)")
 	fs.StringVar(&c.Database, "database", c.Database, "postgres://… URL: keep the state in PostgreSQL instead of SQLite in --data (SCIMD_DATABASE)")
 	fs.StringVar(&c.Policies, "policies", c.Policies, "policy directory (SCIMD_POLICIES)")
 	fs.StringVar(&c.ShadowPolicies, "shadow-policies", c.ShadowPolicies, "shadow policy directory: gated and evaluated beside the live policy, never applied; see GET /api/v1/policy/shadow (SCIMD_SHADOW_POLICIES)")

@@ -172,7 +172,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	a, err := app.Open(ctx, app.Config{
+	appCfg := app.Config{
 		Data: cfg.Data, Database: cfg.Database, Policies: cfg.Policies, ShadowPolicies: cfg.ShadowPolicies, AdminToken: adminToken,
 		ExternalURL: cfg.ExternalURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxResults: cfg.MaxResults,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
@@ -182,7 +182,11 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		Delivery: app.DeliveryConfig{MaxFailures: cfg.WebhookMaxFailures, MinBackoff: cfg.WebhookMinBackoff,
 			MaxBackoff: cfg.WebhookMaxBackoff, Timeout: cfg.WebhookTimeout},
 		Logger: log, ProcessMetrics: true, TrustedProxies: trusted, MetricsAuth: cfg.MetricsAuth,
-	})
+	}
+	if cfg.Database != "" {
+		return runClusterMember(ctx, cfg, appCfg, log, stdout)
+	}
+	a, err := app.Open(ctx, appCfg)
 	if err != nil {
 		return err
 	}

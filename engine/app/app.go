@@ -79,6 +79,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// MetricsAuth makes /metrics require a token with the read scope.
 	MetricsAuth bool
+	// Store, when set, is the open store to run on (a cluster member
+	// taking over as leader, whose state is already in memory): Open
+	// opens no backend, and Close closes it. Its metrics are the caller's.
+	Store *store.Store
 }
 
 // App is a running scimd.
@@ -133,28 +137,13 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.ProcessMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	// The data directory is SQLite's: one process at a time. Processes
-	// sharing a PostgreSQL database coordinate through it instead.
-	var lock *datadir.Lock
-	if cfg.Database == "" {
-		var err error
-		if lock, err = datadir.Acquire(cfg.Data); err != nil {
+	st, lock := cfg.Store, (*datadir.Lock)(nil)
+	var err error
+	if st == nil {
+		if st, lock, err = openStore(ctx, cfg, reg, log); err != nil {
 			return nil, err
 		}
 	}
-	backend, where, err := openBackend(ctx, cfg, log)
-	if err != nil {
-		lock.Release()
-		return nil, err
-	}
-	started := time.Now()
-	st, err := store.Open(ctx, store.Options{Backend: backend, Logger: log, Registerer: reg, Records: records()})
-	if err != nil {
-		backend.Close()
-		lock.Release()
-		return nil, err
-	}
-	log.Info("state loaded", "store", where, "duration", time.Since(started))
 	a := &App{Store: st, Registry: reg.Registry, metrics: reg, log: log, lock: lock, maxBacklogAge: cfg.ReadyMaxBacklogAge}
 	if a.maxBacklogAge <= 0 {
 		a.maxBacklogAge = DefaultReadyMaxBacklogAge
@@ -322,6 +311,33 @@ func (a *App) startTokenSweep(interval time.Duration) {
 // token holds the scope of the matched route (api.ScopeFor).
 func (a *App) requireScope(h http.Handler) http.Handler {
 	return a.SCIM.RequireRouteScope(api.RouteScope, h)
+}
+
+// openStore opens the durable store and loads it into memory; for
+// SQLite it first locks the data directory, which is one process's at a
+// time (processes sharing a PostgreSQL database coordinate through it).
+func openStore(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*store.Store, *datadir.Lock, error) {
+	var lock *datadir.Lock
+	if cfg.Database == "" {
+		var err error
+		if lock, err = datadir.Acquire(cfg.Data); err != nil {
+			return nil, nil, err
+		}
+	}
+	backend, where, err := openBackend(ctx, cfg, log)
+	if err != nil {
+		lock.Release()
+		return nil, nil, err
+	}
+	started := time.Now()
+	st, err := store.Open(ctx, store.Options{Backend: backend, Logger: log, Registerer: reg, Records: Records()})
+	if err != nil {
+		backend.Close()
+		lock.Release()
+		return nil, nil, err
+	}
+	log.Info("state loaded", "store", where, "duration", time.Since(started))
+	return st, lock, nil
 }
 
 // openBackend opens the durable store the configuration names: PostgreSQL

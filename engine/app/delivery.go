@@ -14,8 +14,9 @@ import (
 // the defaults of package delivery.
 type DeliveryConfig = delivery.Config
 
-// records returns the decoders of every component's record tables.
-func records() map[string]store.RecordDecoder {
+// Records returns the decoders of every component's record tables, which
+// every store.Open of scimd's state needs.
+func Records() map[string]store.RecordDecoder {
 	out := reconcile.Records()
 	maps.Copy(out, delivery.Records())
 	return out

@@ -87,6 +87,7 @@ type Store struct {
 	lastFeed uint64     // feed sequence, guarded by writeMu
 	commitNo uint64     // transaction number, guarded by writeMu
 	closed   bool       // guarded by writeMu
+	wrote    bool       // a transaction was committed here; guarded by writeMu
 	// head holds every write so far, durable or not: the writer's tables,
 	// never shown to readers. pub holds a copy of each, made when it last
 	// changed, for snapshots. Both are guarded by writeMu.
@@ -468,6 +469,7 @@ func (s *Store) Write(ctx context.Context, fn func(*WriteTxn) error) error {
 	s.lastSeq += uint64(len(events))
 	s.lastFeed = info.FeedSeq
 	s.commitNo = info.Commit
+	s.wrote = true
 	s.adopt(w)
 	snap := s.pub
 	p := &pendingCommit{info: info, snap: &snap, batch: batch, errCh: make(chan error, 1)}

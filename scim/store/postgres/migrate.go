@@ -49,8 +49,9 @@ var migrations = []string{
 	INSERT INTO leader (id, epoch, member, url, since) VALUES (1, 0, '', '', now());
 	CREATE TABLE journal (
 		seq   bigint PRIMARY KEY,
-		epoch bigint NOT NULL,
-		rows  bytea  NOT NULL
+		epoch bigint      NOT NULL,
+		at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+		rows  bytea       NOT NULL
 	);
 	CREATE TABLE members (
 		member    text        PRIMARY KEY,
