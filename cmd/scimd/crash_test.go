@@ -39,6 +39,7 @@ func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
 
 func testKillNine(t *testing.T, dataDir string, args []string, open func(context.Context) (store.Backend, error)) {
 	d := startDaemon(t, dataDir, append([]string{"--rate-limit", "0"}, args...)...)
+	waitLeader(t, 30*time.Second, d) // on PostgreSQL: once it leads
 	token := d.scimToken("crash")
 	scim := d.base + "/scim/v2"
 	ctx := context.Background()
@@ -117,6 +118,7 @@ func testKillNine(t *testing.T, dataDir string, args []string, open func(context
 	t.Logf("sent %d creates, %d acknowledged before SIGKILL", sent.Load(), len(ackList))
 
 	d2 := startDaemon(t, dataDir, args...)
+	waitLeader(t, 30*time.Second, d2)
 	scim = d2.base + "/scim/v2"
 	for _, a := range ackList {
 		status, body, err := call(ctx, client, http.MethodGet, scim+"/Users/"+a.id, token, nil)
