@@ -349,6 +349,9 @@ func (n *Node) heartbeat(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
+		if n.Role() == "leader" {
+			n.applied.Store(n.backend.JournalSeq())
+		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := n.backend.Pool().Exec(cctx, `INSERT INTO members (member, url, role, applied, seen) VALUES ($1, $2, $3, $4, now())
 			ON CONFLICT (member) DO UPDATE SET url = excluded.url, role = excluded.role, applied = excluded.applied, seen = excluded.seen`,
