@@ -106,6 +106,10 @@ func TestFailoverLosesNoAcknowledgedWrite(t *testing.T) {
 		t.Fatalf("cluster view from a standby: %+v (leader should be %s)", view, a.base)
 	}
 	firstEpoch := view.Epoch
+	rc := newHookReceiver(t)
+	if out, err := b.cli("webhook", "add", "--url", rc.srv.URL+"/scimd", "--secret", rc.secret); err != nil {
+		t.Fatalf("webhook add through a standby: %v\n%s", err, out)
+	}
 
 	// Through a standby (forwarded): a token, a mapped group, and a held
 	// change (removing 3 of 4 admins exceeds --guard-count 2).
@@ -258,6 +262,39 @@ func TestFailoverLosesNoAcknowledgedWrite(t *testing.T) {
 	if err != nil || status != http.StatusCreated {
 		t.Fatalf("write after the partition: %d %s %v", status, body, err)
 	}
+	// Every feed entry reached the webhook receiver, at least once and in
+	// order, across both takeovers.
+	deadline = time.Now().Add(90 * time.Second)
+	for {
+		head, err := other.feedHead(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepted, bad := rc.state()
+		if len(bad) > 0 {
+			t.Fatalf("bad deliveries: %v", bad)
+		}
+		if len(accepted) > 0 && accepted[len(accepted)-1] == head {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries stopped at %d entries, feed head %d", len(accepted), head)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	accepted, _ := rc.state()
+	distinct, redelivered := 0, 0
+	for _, id := range accepted {
+		switch {
+		case id == uint64(distinct+1):
+			distinct++
+		case id <= uint64(distinct):
+			redelivered++
+		default:
+			t.Fatalf("delivery of %d after %d: out of order or lost", id, distinct)
+		}
+	}
+	t.Logf("webhooks: %d entries delivered in order, %d delivered again after a takeover", distinct, redelivered)
 	if err := other.stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}

@@ -24,6 +24,9 @@ import (
 // leads or stands by (package cluster). A deposed leader exits with an
 // error, for its supervisor to restart it as a standby.
 func runClusterMember(ctx context.Context, cfg serveConfig, appCfg app.Config, log *slog.Logger, stdout io.Writer) error {
+	if cfg.AdminListen != "" {
+		return fmt.Errorf("--admin-listen is not supported with --database yet: one --listen address serves everything")
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -56,10 +59,11 @@ func runClusterMember(ctx context.Context, cfg serveConfig, appCfg app.Config, l
 	defer node.Close()
 	srv := &http.Server{
 		Handler:           node,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      120 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.ReadTimeout + 2*time.Minute,
+		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(node.Drain)
@@ -69,6 +73,8 @@ func runClusterMember(ctx context.Context, cfg serveConfig, appCfg app.Config, l
 	}
 	log.Info("scimd serving as a cluster member", "scimBaseURL", base, "listen", ln.Addr().String(), "advertise", advertise)
 	fmt.Fprintf(stdout, "SCIM base URL: %s\n", base)
+	// On a standby the console, like the admin API, is the leader's.
+	fmt.Fprintf(stdout, "Web console: %s%s\n", strings.TrimSuffix(base, server.BasePath), console.Prefix)
 
 	errCh := make(chan error, 1)
 	go func() { errCh <- srv.Serve(ln) }()
