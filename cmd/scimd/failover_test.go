@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -396,5 +399,26 @@ func pendingChanges(t *testing.T, d *daemon) []string {
 			return ids
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestClusterMemberRefusesWhatItCannotServe: with --database, settings a
+// cluster member does not honour yet are refused, not silently ignored.
+func TestClusterMemberRefusesWhatItCannotServe(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tls-cert", "c.pem", "--tls-key", "k.pem"}, "--tls-cert"},
+		{[]string{"--admin-listen", "127.0.0.1:0"}, "--admin-listen"},
+	}
+	for _, tc := range tests {
+		args := append([]string{"serve", "--listen", "127.0.0.1:0", "--database", "postgres://scimd@127.0.0.1:1/x"}, tc.args...)
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), "SCIMD_ADMIN_TOKEN="+testAdminToken)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) || !strings.Contains(string(out), "not supported with --database") {
+			t.Errorf("serve %v: %v\n%s", tc.args, err, out)
+		}
 	}
 }

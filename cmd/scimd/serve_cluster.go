@@ -27,6 +27,9 @@ func runClusterMember(ctx context.Context, cfg serveConfig, appCfg app.Config, l
 	if cfg.AdminListen != "" {
 		return fmt.Errorf("--admin-listen is not supported with --database yet: one --listen address serves everything")
 	}
+	if cfg.TLSCert != "" || cfg.TLSKey != "" || cfg.TLSClientCA != "" {
+		return fmt.Errorf("--tls-cert, --tls-key and --tls-client-ca are not supported with --database yet: terminate TLS in front of the cluster (docs/high-availability.md)")
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
