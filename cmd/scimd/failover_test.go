@@ -78,7 +78,8 @@ func TestFailoverLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 	pg := pgtest.Start(t)
 	url := pg.CreateDatabase(t)
-	args := []string{"--database", url, "--rate-limit", "0", "--guard-count", "2", "--guard-percent", "1"}
+	// Demoting 3 is held; granting admin to the 4 at once is not.
+	args := []string{"--database", url, "--rate-limit", "0", "--guard-count", "2", "--guard-percent", "1", "--guard-escalation-count", "-1"}
 	a := startDaemon(t, t.TempDir(), args...)
 	if d, _ := waitLeader(t, 30*time.Second, a); d != a {
 		t.Fatal("the first process did not lead")

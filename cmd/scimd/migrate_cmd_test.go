@@ -24,7 +24,7 @@ func TestMigrateToPostgresAndBack(t *testing.T) {
 	url := pgtest.Start(t).CreateDatabase(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	d := startDaemon(t, dir)
+	d := startDaemon(t, dir, "--guard-escalation-count", "-1") // 5 admins at once
 	token := d.scimToken("migrate")
 	var ids []string
 	for i := range 5 {
