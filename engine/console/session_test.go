@@ -365,3 +365,24 @@ func TestTeammateSearchAndPaging(t *testing.T) {
 		t.Error("a page past the end is not clamped to the last page")
 	}
 }
+
+func TestOverviewShowsARefusedPolicyAtFileAndLine(t *testing.T) {
+	e := newEnv(t, false)
+	dir := e.app.Policies.Status().Dir
+	broken := "package scimd\n\ngroup_roles := {\n  \"Intercom Admins\": \"admin\",\n  oops\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "groups.rego"), []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.app.Policies.Reload(context.Background(), "test"); err == nil {
+		t.Fatal("a broken policy was accepted")
+	}
+	b := newBrowser(t, e)
+	b.signIn(e.token("auditor", "read"))
+	_, page := b.get("/ui/")
+	if !strings.Contains(page, "Refused") || !regexp.MustCompile(`<code>groups\.rego:\d+</code>`).MatchString(page) {
+		t.Fatalf("the overview does not show the refusal at file:line:\n%s", page)
+	}
+	if _, page := b.get("/ui/policy"); !strings.Contains(page, "The directory has changed since this revision was activated") {
+		t.Fatal("the policy page does not say the files on disk differ from the active revision")
+	}
+}
