@@ -57,6 +57,9 @@ func newEnv(t testing.TB, tlsServer bool) *env {
 	t.Helper()
 	a, err := app.Open(context.Background(), app.Config{
 		Data: t.TempDir(), Policies: copyPolicies(t), AdminToken: adminSecret, PolicyDebounce: 50 * time.Millisecond,
+		// A loaded test machine must not time a decision out: the tests
+		// count the teammates of a held change.
+		EvalTimeout: time.Minute,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
