@@ -60,7 +60,7 @@ func newEnv(t testing.TB, tlsServer bool) *env {
 		// A loaded test machine must not time a decision out: the tests
 		// count the teammates of a held change.
 		EvalTimeout: time.Minute,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatalf("open app: %v", err)
