@@ -132,6 +132,12 @@ func TestRejectedPolicyChangeSticks(t *testing.T) {
 		t.Errorf("scimd changes list shows a zero creation time:\n%s", list.stdout)
 	}
 
+	// scimd teammate show says the teammate waits behind it (finding 7).
+	show := runCLI(context.Background(), "teammate", "show", "s03@example.com", "--server", d.base, "--token", d.admin)
+	if !strings.Contains(show.stdout, "held change "+id) {
+		t.Errorf("scimd teammate show does not mention the pending change:\n%s%s", show.stdout, show.stderr)
+	}
+
 	res := runCLI(context.Background(), "changes", "reject", id, "--server", d.base, "--token", d.admin)
 	if res.code != 0 || !strings.Contains(res.stdout, "revert or fix the policy in git") {
 		t.Fatalf("scimd changes reject = %d\n%s%s", res.code, res.stdout, res.stderr)

@@ -32,7 +32,11 @@ type teammateDoc struct {
 	Groups      []string                `json:"groups"`
 	Manual      *reconcile.ManualChange `json:"manual"`
 	UserDeleted bool                    `json:"userDeleted"`
-	Decision    *reconcile.DecisionView `json:"decision"`
+	// PendingChange is the held change the teammate waits behind.
+	PendingChange string `json:"pendingChange"`
+	// DecisionError is set while its latest evaluation failed.
+	DecisionError string                  `json:"decisionError"`
+	Decision      *reconcile.DecisionView `json:"decision"`
 }
 
 func (t teammateDoc) role() string {
@@ -193,6 +197,12 @@ func writeTeammate(w io.Writer, doc *historyDoc) error {
 		fmt.Fprintf(bw, "  excluded:  %s\n", yesNo(t.Excluded))
 		if t.UserDeleted {
 			fmt.Fprintln(bw, "  user:      deleted in the identity provider (kept: excluded)")
+		}
+		if t.PendingChange != "" {
+			fmt.Fprintf(bw, "  pending:   waits behind held change %s (scimd changes show %s)\n", t.PendingChange, t.PendingChange)
+		}
+		if t.DecisionError != "" {
+			fmt.Fprintf(bw, "  error:     %s\n", t.DecisionError)
 		}
 		groups := "none"
 		if len(t.Groups) > 0 {

@@ -113,6 +113,9 @@ func teammateJSON(t reconcile.TeammateView) map[string]any {
 	if t.UserDeleted {
 		out["userDeleted"] = true
 	}
+	if t.PendingChange != "" {
+		out["pendingChange"] = t.PendingChange
+	}
 	if t.DecisionError != "" {
 		out["decisionError"], out["decisionErrorSince"] = t.DecisionError, t.DecisionErrorSince
 	}

@@ -32,6 +32,9 @@ type TeammateView struct {
 	// Decision holds the latest evaluated decision's reasons and revision,
 	// which can be newer than the one that last changed the teammate.
 	Decision *DecisionView `json:"decision,omitempty"`
+	// PendingChange is the held change the teammate waits behind (a
+	// pending one, or a rejected policy activation that still sticks).
+	PendingChange string `json:"pendingChange,omitempty"`
 }
 
 // DecisionView is the latest decision about a teammate.
@@ -97,6 +100,11 @@ func (r *Reconciler) Teammate(id string) (TeammateView, bool) {
 
 func (r *Reconciler) view(snap *store.Snapshot, t *Teammate) TeammateView {
 	v := TeammateView{Teammate: *t, Groups: []string{}}
+	revision := ""
+	if set := r.policy.Active(); set != nil {
+		revision = set.Revision()
+	}
+	v.PendingChange = r.blockedUsers(snap, revision)[t.ID]
 	if v.Reasons == nil {
 		v.Reasons = []string{}
 	}
