@@ -18,6 +18,11 @@ const (
 	// TypeAccessDenied is a request refused with 403: its token lacks the
 	// scope the route needs.
 	TypeAccessDenied = "access.denied"
+	// OAuth 2.0 clients.
+	TypeClientCreated       = "client.created"
+	TypeClientRevoked       = "client.revoked"
+	TypeClientSecretAdded   = "client.secret.added"
+	TypeClientSecretRemoved = "client.secret.removed"
 )
 
 // Event types. The type names are stable: queries, exports and SIEM rules

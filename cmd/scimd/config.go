@@ -43,6 +43,8 @@ type serveConfig struct {
 	WebhookMinBackoff  time.Duration
 	WebhookMaxBackoff  time.Duration
 	WebhookTimeout     time.Duration
+	// OAuth 2.0 client credentials.
+	OAuthTokenTTL time.Duration
 	// HTTPS.
 	TLSCert     string
 	TLSKey      string
@@ -89,6 +91,7 @@ func defaultServeConfig() serveConfig {
 		WebhookTimeout:     10 * time.Second,
 		// A client gets 64 KiB of headers, 10 s to send them, 60 s for the
 		// whole request; idle keep-alive connections close after 60 s.
+		OAuthTokenTTL:            time.Hour,
 		MaxHeaderBytes:           64 << 10,
 		MaxConnections:           1024,
 		MaxConnectionsPerAddress: 256,
@@ -121,6 +124,7 @@ func bindServeFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.DurationVar(&c.WebhookMinBackoff, "webhook-min-backoff", c.WebhookMinBackoff, "first retry delay of a failed webhook delivery (SCIMD_WEBHOOK_MIN_BACKOFF)")
 	fs.DurationVar(&c.WebhookMaxBackoff, "webhook-max-backoff", c.WebhookMaxBackoff, "longest retry delay of a failing webhook endpoint (SCIMD_WEBHOOK_MAX_BACKOFF)")
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", c.WebhookTimeout, "time limit of one webhook delivery attempt (SCIMD_WEBHOOK_TIMEOUT)")
+	fs.DurationVar(&c.OAuthTokenTTL, "oauth-token-ttl", c.OAuthTokenTTL, "lifetime of OAuth 2.0 access tokens from POST /oauth/token, 5m to 6h (SCIMD_OAUTH_TOKEN_TTL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate (chain) file: serve HTTPS only, TLS 1.2 or later; re-read when it changes (SCIMD_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key file of --tls-cert (SCIMD_TLS_KEY)")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "PEM CA file: require client certificates it signed (mutual TLS) (SCIMD_TLS_CLIENT_CA)")

@@ -34,7 +34,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newTokenCmd(), newPolicyCmd())
+	root.AddCommand(newServeCmd(), newTokenCmd(), newClientCmd(), newPolicyCmd())
 	root.AddCommand(newPlanCmd(), newAuditCmd(), newTeammateCmd(), newReportCmd(), newChangesCmd())
 	root.AddCommand(newWebhookCmd(), newVersionCmd(), newHealthcheckCmd())
 	root.AddCommand(newExplainCmd(), newWhatIfCmd(), newShadowCmd())

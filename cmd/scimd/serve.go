@@ -172,6 +172,9 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.OAuthTokenTTL < server.MinOAuthTokenTTL || cfg.OAuthTokenTTL > server.MaxOAuthTokenTTL {
+		return fmt.Errorf("--oauth-token-ttl %s: use %s to %s", cfg.OAuthTokenTTL, server.MinOAuthTokenTTL, server.MaxOAuthTokenTTL)
+	}
 	appCfg := app.Config{
 		Data: cfg.Data, Database: cfg.Database, Policies: cfg.Policies, ShadowPolicies: cfg.ShadowPolicies, AdminToken: adminToken,
 		ExternalURL: cfg.ExternalURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxResults: cfg.MaxResults,
@@ -182,6 +185,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		Delivery: app.DeliveryConfig{MaxFailures: cfg.WebhookMaxFailures, MinBackoff: cfg.WebhookMinBackoff,
 			MaxBackoff: cfg.WebhookMaxBackoff, Timeout: cfg.WebhookTimeout},
 		Logger: log, ProcessMetrics: true, TrustedProxies: trusted, MetricsAuth: cfg.MetricsAuth,
+		OAuthTokenTTL: cfg.OAuthTokenTTL,
 	}
 	if cfg.Database != "" {
 		return runClusterMember(ctx, cfg, appCfg, log, stdout)

@@ -83,6 +83,8 @@ type Config struct {
 	// taking over as leader, whose state is already in memory): Open
 	// opens no backend, and Close closes it. Its metrics are the caller's.
 	Store *store.Store
+	// OAuthTokenTTL is the lifetime of OAuth 2.0 access tokens.
+	OAuthTokenTTL time.Duration
 }
 
 // App is a running scimd.
@@ -199,7 +201,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		Store: st, Logger: log, Registerer: reg,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxResults: cfg.MaxResults, ExternalURL: cfg.ExternalURL,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TrustedProxies: cfg.TrustedProxies,
-		Teammate: scimTeammate,
+		Teammate:      scimTeammate,
+		OAuthTokenTTL: cfg.OAuthTokenTTL,
 	})
 	a.startTokenSweep(cfg.TokenSweep)
 	router := mux.NewRouter()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/scimd/scimd/engine/delivery"
 	"github.com/scimd/scimd/engine/reconcile"
+	"github.com/scimd/scimd/scim/server"
 	"github.com/scimd/scimd/scim/store"
 )
 
@@ -19,6 +20,7 @@ type DeliveryConfig = delivery.Config
 func Records() map[string]store.RecordDecoder {
 	out := reconcile.Records()
 	maps.Copy(out, delivery.Records())
+	maps.Copy(out, server.Records())
 	return out
 }
 

@@ -93,6 +93,9 @@ func WithActor(ctx context.Context, a audit.Actor) context.Context {
 // rotated token's name for a previous secret), of kind "admin" when it
 // holds the admin scope and "token" otherwise.
 func actorOf(tok *store.Token) audit.Actor {
+	if tok.Client != "" {
+		return audit.Actor{Kind: "client", Name: tok.ClientName}
+	}
 	name := tok.Name
 	if tok.RotatedFrom != "" {
 		name = tok.RotatedFrom

@@ -66,7 +66,7 @@ func newInProcessServer(t testing.TB, opts ...func(*server.Options)) *testServer
 		t.Fatalf("open sqlite: %v", err)
 	}
 	logger := slog.New(slog.DiscardHandler)
-	st, err := store.Open(ctx, store.Options{Backend: backend, Logger: logger})
+	st, err := store.Open(ctx, store.Options{Backend: backend, Logger: logger, Records: server.Records()})
 	if err != nil {
 		backend.Close()
 		t.Fatalf("open store: %v", err)

@@ -50,6 +50,9 @@ type Options struct {
 	// (default 1000), advertised as bulk.maxOperations; more → 413. The
 	// bulk payload limit is MaxBodyBytes.
 	BulkMaxOperations int
+	// OAuthTokenTTL is the lifetime of OAuth access tokens (default
+	// DefaultOAuthTokenTTL).
+	OAuthTokenTTL time.Duration
 	// TrustedProxies are the peers whose Host and X-Forwarded-Host/-Proto
 	// headers meta.location may use (when ExternalURL is empty).
 	TrustedProxies []netip.Prefix
@@ -73,6 +76,7 @@ type Server struct {
 	now        func() time.Time
 	used       lastUsed
 	trusted    []netip.Prefix
+	oauthTTL   time.Duration
 }
 
 // New returns a Server.
@@ -99,6 +103,9 @@ func New(opts Options) *Server {
 		s.bulkMaxOps = defaultBulkMaxOperations
 	}
 	s.trusted = opts.TrustedProxies
+	if s.oauthTTL = opts.OAuthTokenTTL; s.oauthTTL <= 0 {
+		s.oauthTTL = DefaultOAuthTokenTTL
+	}
 	s.now = opts.Now
 	if s.now == nil {
 		s.now = time.Now
@@ -159,6 +166,12 @@ func (s *Server) Register(r *mux.Router) {
 	api.Handle("/tokens", s.RequireToken(ScopeAdmin, http.HandlerFunc(s.listTokens))).Methods(http.MethodGet)
 	api.Handle("/tokens/{name}", s.RequireToken(ScopeAdmin, http.HandlerFunc(s.revokeToken))).Methods(http.MethodDelete)
 	api.Handle("/tokens/{name}/rotate", s.RequireToken(ScopeAdmin, http.HandlerFunc(s.rotateToken))).Methods(http.MethodPost)
+	api.Handle("/clients", s.RequireToken(ScopeAdmin, http.HandlerFunc(s.createClient))).Methods(http.MethodPost)
+	api.Handle("/clients", s.RequireToken(ScopeAdmin, http.HandlerFunc(s.listClients))).Methods(http.MethodGet)
+	api.Handle("/clients/{id}", s.RequireToken(ScopeAdmin, http.HandlerFunc(s.revokeClient))).Methods(http.MethodDelete)
+	api.Handle("/clients/{id}/secrets", s.RequireToken(ScopeAdmin, http.HandlerFunc(s.addClientSecret))).Methods(http.MethodPost)
+	api.Handle("/clients/{id}/secrets/{secretId}", s.RequireToken(ScopeAdmin, http.HandlerFunc(s.deleteClientSecret))).Methods(http.MethodDelete)
+	r.Handle("/oauth/token", s.limitBody(http.HandlerFunc(s.oauthToken))).Methods(http.MethodPost)
 }
 
 // CanonicalPaths rewrites the SCIM endpoint names in a request path to

@@ -256,7 +256,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 	snap := s.store.Read()
 	out := []any{}
 	for _, t := range snap.Tokens() {
-		if t.RotatedFrom != "" {
+		if t.RotatedFrom != "" || t.Client != "" {
 			continue
 		}
 		prev, _ := snap.Token(t.Name + previousSuffix)
@@ -273,7 +273,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	err := s.store.Write(r.Context(), func(tx *store.WriteTxn) error {
 		t, ok := tx.Token(name)
-		if !ok || t.RotatedFrom != "" {
+		if !ok || t.RotatedFrom != "" || t.Client != "" {
 			return notFound("token", name)
 		}
 		if err := tx.DeleteToken(name); err != nil {
@@ -333,7 +333,7 @@ func (s *Server) rotateToken(w http.ResponseWriter, r *http.Request) {
 	var rotated *store.Token
 	err = s.store.Write(r.Context(), func(tx *store.WriteTxn) error {
 		t, ok := tx.Token(name)
-		if !ok || t.RotatedFrom != "" {
+		if !ok || t.RotatedFrom != "" || t.Client != "" {
 			return notFound("token", name)
 		}
 		if !t.Expires.IsZero() && !now.Before(t.Expires) {
@@ -397,6 +397,14 @@ func (s *Server) SweepTokens(ctx context.Context) error {
 			changed := false
 			if used := s.used.get(t.Name); used.After(t.LastUsed) {
 				next.LastUsed, changed = used.UTC(), true
+			}
+			if t.Client != "" && !now.Before(t.Expires) {
+				// An OAuth access token: short-lived and issued often, so
+				// its end is not an audit event.
+				if err := tx.DeleteToken(t.Name); err != nil {
+					return err
+				}
+				continue
 			}
 			if !t.Expires.IsZero() && !now.Before(t.Expires) && !t.ExpiryAudited {
 				target := audit.Target{Type: "Token", ID: actorOf(t).Name, Name: actorOf(t).Name}

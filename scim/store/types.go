@@ -80,6 +80,10 @@ type Token struct {
 	// Profile is the IdP compatibility profile of a SCIM token (see
 	// scim/compat); "" is "auto".
 	Profile string `json:"profile,omitempty"`
+	// Client is set on an OAuth 2.0 access token: the id of the client it
+	// was issued to (ClientName is the client's name, the audit actor).
+	Client     string `json:"client,omitempty"`
+	ClientName string `json:"clientName,omitempty"`
 }
 
 // ScopeList returns the token's scopes, the legacy Role for a token
