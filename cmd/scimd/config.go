@@ -45,6 +45,9 @@ type serveConfig struct {
 	WebhookTimeout     time.Duration
 	// OAuth 2.0 client credentials.
 	OAuthTokenTTL time.Duration
+	// AdminTokenOutput is where a generated admin token goes: stdout or
+	// file.
+	AdminTokenOutput string
 	// HTTPS.
 	TLSCert     string
 	TLSKey      string
@@ -92,6 +95,7 @@ func defaultServeConfig() serveConfig {
 		// A client gets 64 KiB of headers, 10 s to send them, 60 s for the
 		// whole request; idle keep-alive connections close after 60 s.
 		OAuthTokenTTL:            time.Hour,
+		AdminTokenOutput:         "stdout",
 		MaxHeaderBytes:           64 << 10,
 		MaxConnections:           1024,
 		MaxConnectionsPerAddress: 256,
@@ -124,6 +128,7 @@ func bindServeFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.DurationVar(&c.WebhookMinBackoff, "webhook-min-backoff", c.WebhookMinBackoff, "first retry delay of a failed webhook delivery (SCIMD_WEBHOOK_MIN_BACKOFF)")
 	fs.DurationVar(&c.WebhookMaxBackoff, "webhook-max-backoff", c.WebhookMaxBackoff, "longest retry delay of a failing webhook endpoint (SCIMD_WEBHOOK_MAX_BACKOFF)")
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", c.WebhookTimeout, "time limit of one webhook delivery attempt (SCIMD_WEBHOOK_TIMEOUT)")
+	fs.StringVar(&c.AdminTokenOutput, "admin-token-output", c.AdminTokenOutput, "where a generated admin token is shown once: stdout, or file (admin-token in the data directory, mode 0600) (SCIMD_ADMIN_TOKEN_OUTPUT)")
 	fs.DurationVar(&c.OAuthTokenTTL, "oauth-token-ttl", c.OAuthTokenTTL, "lifetime of OAuth 2.0 access tokens from POST /oauth/token, 5m to 6h (SCIMD_OAUTH_TOKEN_TTL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate (chain) file: serve HTTPS only, TLS 1.2 or later; re-read when it changes (SCIMD_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key file of --tls-cert (SCIMD_TLS_KEY)")

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -117,6 +118,38 @@ func listen(cfg serveConfig, addr, name string, h http.Handler, a *app.App, log 
 	return &listening{name: name, ln: limited, srv: srv}, nil
 }
 
+// showGeneratedAdminToken generates the admin token on first start (no
+// SCIMD_ADMIN_TOKEN and none stored) and shows it once: on stdout, or in
+// the file admin-token of the data directory, mode 0600, whose path is
+// printed.
+func showGeneratedAdminToken(ctx context.Context, a *app.App, cfg serveConfig, stdout io.Writer) error {
+	secret, err := a.GenerateAdminToken(ctx)
+	if err != nil || secret == "" {
+		return err
+	}
+	if cfg.AdminTokenOutput != "file" {
+		fmt.Fprintf(stdout, "Admin token (shown once; set SCIMD_ADMIN_TOKEN to use the CLI): %s\n", secret)
+		return nil
+	}
+	path := filepath.Join(cfg.Data, "admin-token")
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("admin token file: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("admin token file: %w", err)
+	}
+	_, err = fmt.Fprintln(f, secret)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("admin token file %s: %w", path, err)
+	}
+	fmt.Fprintf(stdout, "Admin token written to %s (mode 0600; read it, keep it in a secret store, delete the file)\n", path)
+	return nil
+}
+
 // serverTLS is the listeners' TLS configuration, nil without --tls-cert.
 func serverTLS(cfg serveConfig, log *slog.Logger) (*tls.Config, error) {
 	switch {
@@ -172,6 +205,9 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.AdminTokenOutput != "stdout" && cfg.AdminTokenOutput != "file" {
+		return fmt.Errorf("--admin-token-output %q: use stdout or file", cfg.AdminTokenOutput)
+	}
 	if cfg.OAuthTokenTTL < server.MinOAuthTokenTTL || cfg.OAuthTokenTTL > server.MaxOAuthTokenTTL {
 		return fmt.Errorf("--oauth-token-ttl %s: use %s to %s", cfg.OAuthTokenTTL, server.MinOAuthTokenTTL, server.MaxOAuthTokenTTL)
 	}
@@ -190,14 +226,13 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if cfg.Database != "" {
 		return runClusterMember(ctx, cfg, appCfg, log, stdout)
 	}
+	// The admin token of a first start is made once the listeners are up.
+	appCfg.DeferAdminToken = true
 	a, err := app.Open(ctx, appCfg)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if a.GeneratedAdminToken != "" {
-		fmt.Fprintf(stdout, "Admin token (shown once; set SCIMD_ADMIN_TOKEN to use the CLI): %s\n", a.GeneratedAdminToken)
-	}
 
 	ui, err := console.New(console.Options{Store: a.Store, Reconciler: a.Reconciler, Policies: a.Policies,
 		Gatherer: a.Registry, Logger: log, SecureCookies: strings.HasPrefix(cfg.ExternalURL, "https://")})
@@ -231,6 +266,11 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 			return err
 		}
 		servers = append(servers, adm)
+	}
+	// Every listener is bound: only now make the first start's admin
+	// token, so a failed start leaves none that nobody saw.
+	if err := showGeneratedAdminToken(ctx, a, cfg, stdout); err != nil {
+		return err
 	}
 	scheme := "http://"
 	if tlsConfig != nil {

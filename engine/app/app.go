@@ -85,6 +85,10 @@ type Config struct {
 	Store *store.Store
 	// OAuthTokenTTL is the lifetime of OAuth 2.0 access tokens.
 	OAuthTokenTTL time.Duration
+	// DeferAdminToken: without AdminToken, Open does not generate the
+	// admin token; the caller calls GenerateAdminToken once it listens,
+	// so a failed start leaves no token nobody saw.
+	DeferAdminToken bool
 }
 
 // App is a running scimd.
@@ -151,7 +155,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		a.maxBacklogAge = DefaultReadyMaxBacklogAge
 	}
 	a.registerHealthMetrics(reg)
-	if a.GeneratedAdminToken, err = server.EnsureAdminToken(ctx, st, cfg.AdminToken); err != nil {
+	if cfg.AdminToken == "" && cfg.DeferAdminToken {
+		// GenerateAdminToken, once the caller listens.
+	} else if a.GeneratedAdminToken, err = server.EnsureAdminToken(ctx, st, cfg.AdminToken); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("admin token: %w", err)
 	}
@@ -228,6 +234,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.stack = httpstack.New(httpstack.Options{Logger: log, Registerer: reg, MaxBodyBytes: cfg.MaxBodyBytes})
 	a.Handler, _, _ = a.Handlers(nil)
 	return a, nil
+}
+
+// GenerateAdminToken creates the admin token when none exists and returns
+// its secret (to show once), or "" when one exists.
+func (a *App) GenerateAdminToken(ctx context.Context) (string, error) {
+	return server.EnsureAdminToken(ctx, a.Store, "")
 }
 
 // LimitListener wraps a listener with connection limits, counted in the
