@@ -729,8 +729,18 @@ func TestWebhookPausedAfterFailuresThenResumed(t *testing.T) {
 	alice := e.createUser("alice@example.com", nil)
 	waitFor(t, 30*time.Second, "the endpoint to be paused", func() bool { return e.webhook(wh.ID).State == "paused" })
 	v := e.webhook(wh.ID)
-	if !v.Failing || v.Failures != 3 || !strings.Contains(v.LastError, "503") || !strings.Contains(v.LastError, "database unavailable") || v.Cursor != 0 {
+	if !v.Failing || v.Failures != 3 || !strings.Contains(v.LastError, "503") || !strings.Contains(v.LastError, "21-byte body") || v.Cursor != 0 {
 		t.Fatalf("paused webhook = %+v", v)
+	}
+	// The receiver's answer body is counted, never recorded: not in
+	// lastError, not in the audit chain.
+	if strings.Contains(v.LastError, "database unavailable") {
+		t.Fatalf("lastError records the receiver's body: %q", v.LastError)
+	}
+	for _, ev := range e.audit("type=webhook.delivery.failed") {
+		if b, _ := json.Marshal(ev); strings.Contains(string(b), "database unavailable") {
+			t.Fatalf("the audit chain records the receiver's body: %s", b)
+		}
 	}
 	// More changes while paused wait in the feed.
 	admins := e.createGroup("Intercom Admins", alice)

@@ -257,8 +257,10 @@ func (w *worker) attempt(ctx context.Context, e *Endpoint, msgID string, body []
 		}
 		return outcome{result: resultNetwork, err: err.Error()}
 	}
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	// The answer's body is counted, never kept: a receiver's error page
+	// may hold its secrets, and lastError, the audit chain and the logs
+	// would keep them.
+	size, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	w.d.m.latency.Observe(time.Since(start).Seconds())
 	o := outcome{status: resp.StatusCode}
@@ -281,8 +283,8 @@ func (w *worker) attempt(ctx context.Context, e *Endpoint, msgID string, body []
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		o.err += " (redirects are not followed: register the final URL)"
 	}
-	if s := strings.TrimSpace(string(snippet)); s != "" {
-		o.err += ": " + strings.ToValidUTF8(s, "?")
+	if size > 0 {
+		o.err += fmt.Sprintf(" (%d-byte body, not recorded)", size)
 	}
 	return o
 }
