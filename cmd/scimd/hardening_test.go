@@ -170,20 +170,21 @@ func TestConnectionFloodsAreBounded(t *testing.T) {
 	}
 }
 
-// TestBodyFailuresThroughTheBinary: a truncated SCIM body gets 400, a
-// trickling one 408; neither is logged as an error.
+// TestBodyFailuresThroughTheBinary: on SCIM and admin routes alike a
+// truncated body gets 400, a trickling one 408; neither is logged as an
+// error.
 func TestBodyFailuresThroughTheBinary(t *testing.T) {
 	d := startDaemon(t, t.TempDir(), "--read-timeout", "2s", "--log-level", "info")
 	tok := d.scimToken("okta")
 	addr := hostPort(d.base)
-	send := func(body string, length int, trickle time.Duration, closeWrite bool) string {
+	send := func(path, token, body string, length int, trickle time.Duration, closeWrite bool) string {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		head := "POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok +
-			"\r\nContent-Type: application/scim+json\r\nContent-Length: " + strconv.Itoa(length) + "\r\n\r\n"
+		head := "POST " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token +
+			"\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(length) + "\r\n\r\n"
 		_, _ = io.WriteString(c, head)
 		for i := 0; i < len(body); i++ {
 			if _, err := c.Write([]byte{body[i]}); err != nil {
@@ -198,12 +199,27 @@ func TestBodyFailuresThroughTheBinary(t *testing.T) {
 		line, _ := bufio.NewReader(c).ReadString('\n')
 		return strings.TrimSpace(line)
 	}
-	user, _ := json.Marshal(map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "slow@example.com"})
-	if got := send(string(user[:20]), len(user), 0, true); !strings.HasPrefix(got, "HTTP/1.1 400") {
-		t.Errorf("truncated body: %q, want 400", got)
+	mustJSON := func(v any) string {
+		b, _ := json.Marshal(v)
+		return string(b)
 	}
-	if got := send(string(user), len(user), 200*time.Millisecond, false); !strings.HasPrefix(got, "HTTP/1.1 408") {
-		t.Errorf("trickling body: %q, want 408", got)
+	for _, tc := range []struct {
+		name, path, token, body string
+	}{
+		{"scim user", "/scim/v2/Users", tok, mustJSON(map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "slow@example.com"})},
+		{"webhook", "/api/v1/webhooks", d.admin, mustJSON(map[string]any{"url": "https://hooks.example.com/x", "secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"})},
+		{"plan", "/api/v1/plan", d.admin, mustJSON(map[string]any{"files": map[string]string{"a.rego": "package scimd"}})},
+		{"whatif", "/api/v1/whatif", d.admin, mustJSON(map[string]any{"user": "nobody@example.com", "addGroups": []string{"Intercom Admins"}})},
+		{"token", "/api/v1/tokens", d.admin, mustJSON(map[string]any{"name": "slow-token", "scopes": []string{"read"}})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := send(tc.path, tc.token, tc.body[:12], len(tc.body), 0, true); !strings.HasPrefix(got, "HTTP/1.1 400") {
+				t.Errorf("truncated body: %q, want 400", got)
+			}
+			if got := send(tc.path, tc.token, tc.body, len(tc.body), 200*time.Millisecond, false); !strings.HasPrefix(got, "HTTP/1.1 408") {
+				t.Errorf("trickling body: %q, want 408", got)
+			}
+		})
 	}
 	if err := d.stop(); err != nil {
 		t.Fatal(err)

@@ -161,7 +161,7 @@ func (a *API) reportDrift(w http.ResponseWriter, r *http.Request) {
 		Role *string `json:"role"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {
-		httpjson.Error(w, http.StatusBadRequest, "body must be {\"role\": \"<role the application has>\"} or {\"role\": null}: "+err.Error())
+		httpjson.DecodeError(w, err, `body must be {"role": "<role the application has>"} or {"role": null}`)
 		return
 	}
 	role := ""
@@ -182,7 +182,7 @@ func (a *API) setRole(w http.ResponseWriter, r *http.Request) {
 		Role *string `json:"role"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {
-		httpjson.Error(w, http.StatusBadRequest, "body must be {\"role\": \"<role>\"} or {\"role\": null}: "+err.Error())
+		httpjson.DecodeError(w, err, `body must be {"role": "<role>"} or {"role": null}`)
 		return
 	}
 	role := ""

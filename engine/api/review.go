@@ -131,7 +131,7 @@ func (rv *Review) plan(w http.ResponseWriter, r *http.Request) {
 			httpjson.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("plan request exceeds %d bytes", tooBig.Limit))
 			return
 		}
-		httpjson.Error(w, http.StatusBadRequest, `body must be {"files": {"<path>": "<content>", …}, "commit": "<sha>"}: `+err.Error())
+		httpjson.DecodeError(w, err, `body must be {"files": {"<path>": "<content>", …}, "commit": "<sha>"}`)
 		return
 	}
 	if len(req.Files) == 0 {

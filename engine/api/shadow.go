@@ -44,12 +44,13 @@ func (rv *Review) setShadow(w http.ResponseWriter, r *http.Request) {
 	var req ShadowRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, rv.opts.MaxPlanBytes))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || len(req.Files) == 0 {
-		msg := "no policy files in the request"
-		if err != nil {
-			msg = err.Error()
-		}
-		httpjson.Error(w, http.StatusBadRequest, `body must be {"files": {"<path>": "<content>", …}}: `+msg)
+	const usage = `body must be {"files": {"<path>": "<content>", …}}`
+	if err := dec.Decode(&req); err != nil {
+		httpjson.DecodeError(w, err, usage)
+		return
+	}
+	if len(req.Files) == 0 {
+		httpjson.Error(w, http.StatusBadRequest, usage+": no policy files in the request")
 		return
 	}
 	files := make(map[string][]byte, len(req.Files))

@@ -54,7 +54,7 @@ func (rv *Review) whatIf(w http.ResponseWriter, r *http.Request) {
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(&req); err != nil {
-		httpjson.Error(w, http.StatusBadRequest, `body must be {"user": "<id or userName>", "addGroups": […], "removeGroups": […], "set": {"<path>": <value>}, "policies": {"<path>": "<content>"}}: `+err.Error())
+		httpjson.DecodeError(w, err, `body must be {"user": "<id or userName>", "addGroups": […], "removeGroups": […], "set": {"<path>": <value>}, "policies": {"<path>": "<content>"}}`)
 		return
 	}
 	if req.User == "" {

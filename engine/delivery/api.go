@@ -3,7 +3,6 @@ package delivery
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -52,7 +51,7 @@ func (s *Service) createWebhook(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRegistrationBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&reg); err != nil {
-		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf(`body must be a JSON object {"url": "https://…", "secret": "…", "events": ["teammate.role.changed", …]}: %v`, err))
+		httpjson.DecodeError(w, err, `body must be a JSON object {"url": "https://…", "secret": "…", "events": ["teammate.role.changed", …]}`)
 		return
 	}
 	e, err := s.registry.create(r.Context(), reg, server.ActorFrom(r.Context()), requestID(r))

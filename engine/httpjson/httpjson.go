@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/scimd/scimd/internal/httpstack"
 	"github.com/scimd/scimd/scim/store"
 )
 
@@ -27,6 +28,20 @@ func Write(w http.ResponseWriter, status int, v any) {
 // Error answers with {"error": msg, "status": status}.
 func Error(w http.ResponseWriter, status int, msg string) {
 	Write(w, status, map[string]any{"error": msg, "status": status})
+}
+
+// DecodeError answers a failure to read or decode a JSON request body:
+// 408 when the client was too slow to send it, 413 when it was larger
+// than the route accepts, 400 otherwise, with usage (what the body must
+// be) before the decoder's message.
+func DecodeError(w http.ResponseWriter, err error, usage string) {
+	be := httpstack.ClassifyBodyError(err)
+	switch be.Status {
+	case http.StatusRequestTimeout, http.StatusRequestEntityTooLarge:
+		Error(w, be.Status, be.Error())
+	default:
+		Error(w, http.StatusBadRequest, usage+": "+err.Error())
+	}
 }
 
 // StatusOf is the status of an unexpected error: 503 when the store
