@@ -43,6 +43,9 @@ type serveConfig struct {
 	WebhookMinBackoff  time.Duration
 	WebhookMaxBackoff  time.Duration
 	WebhookTimeout     time.Duration
+	// Webhook egress rules (package egress).
+	WebhookAllow []string
+	WebhookDeny  []string
 	// OAuth 2.0 client credentials.
 	OAuthTokenTTL time.Duration
 	// AdminTokenOutput is where a generated admin token goes: stdout or
@@ -128,6 +131,8 @@ func bindServeFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.DurationVar(&c.WebhookMinBackoff, "webhook-min-backoff", c.WebhookMinBackoff, "first retry delay of a failed webhook delivery (SCIMD_WEBHOOK_MIN_BACKOFF)")
 	fs.DurationVar(&c.WebhookMaxBackoff, "webhook-max-backoff", c.WebhookMaxBackoff, "longest retry delay of a failing webhook endpoint (SCIMD_WEBHOOK_MAX_BACKOFF)")
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", c.WebhookTimeout, "time limit of one webhook delivery attempt (SCIMD_WEBHOOK_TIMEOUT)")
+	fs.StringSliceVar(&c.WebhookAllow, "webhook-allow", c.WebhookAllow, "CIDRs, addresses, host names or *.domain patterns webhooks may be delivered to; when set, nothing else (SCIMD_WEBHOOK_ALLOW)")
+	fs.StringSliceVar(&c.WebhookDeny, "webhook-deny", c.WebhookDeny, "CIDRs, addresses, host names or *.domain patterns webhooks are never delivered to, besides the built-in link-local, metadata, unspecified and multicast addresses (SCIMD_WEBHOOK_DENY)")
 	fs.StringVar(&c.AdminTokenOutput, "admin-token-output", c.AdminTokenOutput, "where a generated admin token is shown once: stdout, or file (admin-token in the data directory, mode 0600) (SCIMD_ADMIN_TOKEN_OUTPUT)")
 	fs.DurationVar(&c.OAuthTokenTTL, "oauth-token-ttl", c.OAuthTokenTTL, "lifetime of OAuth 2.0 access tokens from POST /oauth/token, 5m to 6h (SCIMD_OAUTH_TOKEN_TTL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate (chain) file: serve HTTPS only, TLS 1.2 or later; re-read when it changes (SCIMD_TLS_CERT)")

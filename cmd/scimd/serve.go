@@ -21,6 +21,7 @@ import (
 
 	"github.com/scimd/scimd/engine/app"
 	"github.com/scimd/scimd/engine/console"
+	"github.com/scimd/scimd/engine/egress"
 	"github.com/scimd/scimd/engine/reconcile"
 	"github.com/scimd/scimd/internal/httpstack"
 	"github.com/scimd/scimd/scim/server"
@@ -205,6 +206,10 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	webhookEgress, err := egress.New(cfg.WebhookAllow, cfg.WebhookDeny)
+	if err != nil {
+		return err
+	}
 	if cfg.AdminTokenOutput != "stdout" && cfg.AdminTokenOutput != "file" {
 		return fmt.Errorf("--admin-token-output %q: use stdout or file", cfg.AdminTokenOutput)
 	}
@@ -221,7 +226,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		Delivery: app.DeliveryConfig{MaxFailures: cfg.WebhookMaxFailures, MinBackoff: cfg.WebhookMinBackoff,
 			MaxBackoff: cfg.WebhookMaxBackoff, Timeout: cfg.WebhookTimeout},
 		Logger: log, ProcessMetrics: true, TrustedProxies: trusted, MetricsAuth: cfg.MetricsAuth,
-		OAuthTokenTTL: cfg.OAuthTokenTTL,
+		OAuthTokenTTL: cfg.OAuthTokenTTL, WebhookEgress: webhookEgress,
 	}
 	if cfg.Database != "" {
 		return runClusterMember(ctx, cfg, appCfg, log, stdout)

@@ -24,6 +24,7 @@ import (
 	"github.com/scimd/scimd/engine/api"
 	"github.com/scimd/scimd/engine/buildinfo"
 	"github.com/scimd/scimd/engine/datadir"
+	"github.com/scimd/scimd/engine/egress"
 	"github.com/scimd/scimd/engine/httpjson"
 	"github.com/scimd/scimd/engine/policy"
 	"github.com/scimd/scimd/engine/policywatch"
@@ -68,6 +69,9 @@ type Config struct {
 	ProcessMetrics bool
 	// Delivery tunes webhook delivery (retries, backoff, timeouts).
 	Delivery DeliveryConfig
+	// WebhookEgress decides where webhooks may be registered and
+	// delivered (nil: the built-in deny list of package egress).
+	WebhookEgress *egress.Policy
 	// AuditVerifyInterval is how often the audit chain is verified in the
 	// background (0: DefaultAuditVerifyInterval; negative: never).
 	AuditVerifyInterval time.Duration
@@ -218,7 +222,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		RequireAdmin: a.requireScope,
 	}).Register(router)
 	a.registerReview(router)
-	if err := a.startDelivery(router, cfg.Delivery); err != nil {
+	if err := a.startDelivery(router, cfg.Delivery, cfg.WebhookEgress); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("delivery: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/scimd/scimd/engine/delivery"
+	"github.com/scimd/scimd/engine/egress"
 	"github.com/scimd/scimd/engine/reconcile"
 	"github.com/scimd/scimd/scim/server"
 	"github.com/scimd/scimd/scim/store"
@@ -26,10 +27,10 @@ func Records() map[string]store.RecordDecoder {
 
 // startDelivery mounts the change feed and webhook endpoints and starts the
 // webhook dispatcher; its stop function goes to a.stops.
-func (a *App) startDelivery(r *mux.Router, cfg DeliveryConfig) error {
+func (a *App) startDelivery(r *mux.Router, cfg DeliveryConfig, policy *egress.Policy) error {
 	svc, err := delivery.New(delivery.Options{
 		Store: a.Store, Config: cfg, Logger: a.log, Registerer: a.metrics,
-		RequireAdmin: a.requireScope,
+		RequireAdmin: a.requireScope, Egress: policy,
 	})
 	if err != nil {
 		return err

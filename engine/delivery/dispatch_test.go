@@ -1,6 +1,8 @@
 package delivery
 
 import (
+	"github.com/scimd/scimd/engine/egress"
+
 	"errors"
 	"net/http"
 	"strings"
@@ -97,7 +99,7 @@ func TestRegistrationValidation(t *testing.T) {
 }
 
 func TestDefaultClientDoesNotFollowRedirects(t *testing.T) {
-	c := newClient(time.Second)
+	c := newClient(time.Second, &egress.Policy{})
 	if c.CheckRedirect(nil, nil) != http.ErrUseLastResponse {
 		t.Fatal("the webhook client follows redirects")
 	}

@@ -11,11 +11,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/scimd/scimd/audit"
+	"github.com/scimd/scimd/engine/egress"
 	"github.com/scimd/scimd/scim/store"
 )
 
@@ -40,14 +42,26 @@ func newDispatcher(st *store.Store, sig *signal, cfg Config, client *http.Client
 }
 
 // newClient is the default webhook client: bounded connect, TLS and
-// response times, and no redirects (a redirect is answered as a failure:
-// register the final URL).
-func newClient(timeout time.Duration) *http.Client {
+// response times, no redirects (a redirect is answered as a failure:
+// register the final URL), and every connection checked against the
+// egress policy once its address is known. A request sent through a proxy
+// from the environment is checked by its URL's host, since the proxy
+// resolves the name.
+func newClient(timeout time.Duration, policy *egress.Policy) *http.Client {
 	connect := min(timeout, 10*time.Second)
 	return &http.Client{
 		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+			Proxy: func(req *http.Request) (*url.URL, error) {
+				proxy, err := http.ProxyFromEnvironment(req)
+				if err != nil || proxy == nil {
+					return proxy, err
+				}
+				if err := policy.CheckName(req.URL.Hostname()); err != nil {
+					return nil, err
+				}
+				return proxy, nil
+			},
+			DialContext:           policy.Dialer(&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}),
 			TLSHandshakeTimeout:   connect,
 			ResponseHeaderTimeout: timeout,
 			MaxIdleConns:          100,
@@ -252,6 +266,9 @@ func (w *worker) attempt(ctx context.Context, e *Endpoint, msgID string, body []
 	if err != nil {
 		w.d.m.latency.Observe(time.Since(start).Seconds())
 		var ne net.Error
+		if errors.Is(err, egress.ErrDenied) {
+			return outcome{result: resultDenied, err: err.Error()}
+		}
 		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 			return outcome{result: resultTimeout, err: fmt.Sprintf("no answer within %s: %v", w.d.cfg.Timeout, err)}
 		}

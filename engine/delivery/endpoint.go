@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scimd/scimd/audit"
+	"github.com/scimd/scimd/engine/egress"
 	"github.com/scimd/scimd/scim/store"
 )
 
@@ -179,7 +180,8 @@ func newEndpointID() (string, error) {
 
 // registry changes endpoints durably, each change with its audit event.
 type registry struct {
-	store *store.Store
+	store  *store.Store
+	egress *egress.Policy
 }
 
 func target(e *Endpoint) audit.Target {
@@ -192,6 +194,9 @@ func (g registry) create(ctx context.Context, r Registration, actor audit.Actor,
 	events, err := r.validate(head)
 	if err != nil {
 		return Endpoint{}, err
+	}
+	if err := g.egress.CheckURL(ctx, r.URL, nil); err != nil {
+		return Endpoint{}, fmt.Errorf("%w: url %s: %w", ErrInvalid, redactedURL(r.URL), err)
 	}
 	id, err := newEndpointID()
 	if err != nil {

@@ -10,6 +10,7 @@ const (
 	resultRateLimited = "rate_limited"
 	resultServerError = "server_error"
 	resultClientError = "client_error"
+	resultDenied      = "denied"
 )
 
 type metrics struct {
@@ -39,7 +40,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Endpoints paused after too many consecutive failures.",
 		}),
 	}
-	for _, r := range []string{resultSuccess, resultTimeout, resultNetwork, resultRateLimited, resultServerError, resultClientError} {
+	for _, r := range []string{resultSuccess, resultTimeout, resultNetwork, resultRateLimited, resultServerError, resultClientError, resultDenied} {
 		m.deliveries.WithLabelValues(r)
 	}
 	if reg != nil {

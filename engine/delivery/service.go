@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scimd/scimd/engine/egress"
 	"github.com/scimd/scimd/scim/store"
 )
 
@@ -73,8 +74,12 @@ type Options struct {
 	// of the route's scope.
 	// Required.
 	RequireAdmin func(http.Handler) http.Handler
+	// Egress decides which addresses endpoints may be registered at and
+	// delivered to (default: the built-in deny list of egress.Policy).
+	Egress *egress.Policy
 	// Client sends the webhooks (default: an HTTP client that does not
-	// follow redirects, with Config.Timeout per attempt).
+	// follow redirects, with Config.Timeout per attempt, that connects
+	// only where Egress allows).
 	Client *http.Client
 }
 
@@ -106,9 +111,13 @@ func New(opts Options) (*Service, error) {
 		log = slog.Default()
 	}
 	cfg := opts.Config.withDefaults()
+	policy := opts.Egress
+	if policy == nil {
+		policy = &egress.Policy{}
+	}
 	client := opts.Client
 	if client == nil {
-		client = newClient(cfg.Timeout)
+		client = newClient(cfg.Timeout, policy)
 	}
 	m := newMetrics(opts.Registerer)
 	sig := newSignal()
@@ -117,7 +126,7 @@ func New(opts Options) (*Service, error) {
 		store:        opts.Store,
 		log:          log,
 		requireAdmin: opts.RequireAdmin,
-		registry:     registry{store: opts.Store},
+		registry:     registry{store: opts.Store, egress: policy},
 		dispatcher:   newDispatcher(opts.Store, sig, cfg, client, log, m),
 		signal:       sig,
 		draining:     make(chan struct{}),
