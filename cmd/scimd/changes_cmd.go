@@ -95,7 +95,7 @@ policy revision is activated, so revert or fix the policy in git.`,
 				if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/changes/"+url.PathEscape(args[0])+"/"+verb, nil, &ch); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s change %s (%d teammate changes, %d demotions)\n", past, ch.ID, len(ch.Changes), ch.Demotions)
+				fmt.Fprintln(cmd.OutOrStdout(), decisionText(past, &ch))
 				if verb == "reject" {
 					fmt.Fprintln(cmd.OutOrStdout(), reconcile.RejectionNote(&ch))
 				}
@@ -115,7 +115,32 @@ func triggerText(c reconcile.Cause) string {
 	if c.Revision != "" {
 		s += " (policy " + c.Revision + ")"
 	}
+	if c.Summary != "" {
+		s += ": " + c.Summary
+	}
 	return s
+}
+
+// decisionText reports an approval or rejection. An approval applies each
+// teammate's decision as it is now, so it counts what was applied and
+// what was left as it was, not the changes held.
+func decisionText(past string, ch *reconcile.PendingChange) string {
+	held := fmt.Sprintf("held %d teammate changes, %d demotions", len(ch.Changes), ch.Demotions)
+	o := ch.Outcome
+	switch {
+	case past != "approved":
+		return fmt.Sprintf("%s change %s (%s)", past, ch.ID, held)
+	case o == nil:
+		return fmt.Sprintf("approved change %s (%s); still being applied: see scimd changes show %s", ch.ID, held, ch.ID)
+	}
+	s := fmt.Sprintf("approved change %s: %d teammates changed", ch.ID, o.Applied)
+	if o.Unchanged > 0 {
+		s += fmt.Sprintf(", %d left as they were (their decision no longer changes anything)", o.Unchanged)
+	}
+	if o.Errors > 0 {
+		s += fmt.Sprintf(", %d could not be decided (kept, audited as policy.error)", o.Errors)
+	}
+	return s + " (" + held + ")"
 }
 
 func writeChanges(w io.Writer, changes []reconcile.PendingChange) error {
@@ -136,6 +161,9 @@ func writeChange(w io.Writer, c *reconcile.PendingChange) error {
 	}
 	if c.DecidedBy != "" {
 		fmt.Fprintf(w, "  decided:   by %s at %s\n", c.DecidedBy, c.Decided.UTC().Format(time.RFC3339))
+	}
+	if o := c.Outcome; o != nil {
+		fmt.Fprintf(w, "  applied:   %d teammates changed, %d left as they were, %d not decided\n", o.Applied, o.Unchanged, o.Errors)
 	}
 	if len(c.Deferred) > 0 {
 		fmt.Fprintf(w, "  deferred:  %d teammates wait behind it\n", len(c.Deferred))

@@ -251,9 +251,21 @@ func (a *API) decide(approve bool) http.HandlerFunc {
 			return
 		}
 		c, _ := a.opts.Reconciler.Change(id)
+		if approve {
+			// Answer with what the approval applied, when that takes a
+			// moment; a large change answers before and shows its outcome
+			// in GET /api/v1/changes/{id} later.
+			ctx, cancel := context.WithTimeout(r.Context(), approvalWait)
+			c, _ = a.opts.Reconciler.WaitApplied(ctx, id)
+			cancel()
+		}
 		httpjson.Write(w, http.StatusOK, c)
 	}
 }
+
+// approvalWait bounds how long POST /api/v1/changes/{id}/approve waits for
+// the approved change to be applied before answering.
+const approvalWait = 10 * time.Second
 
 func (a *API) approve(w http.ResponseWriter, r *http.Request) { a.decide(true)(w, r) }
 func (a *API) reject(w http.ResponseWriter, r *http.Request)  { a.decide(false)(w, r) }

@@ -48,11 +48,8 @@ func (c *groupEvals) eval(ctx context.Context, set *policy.Set, g *store.Resourc
 		e.err = err.Error()
 	}
 	e.role, e.active = role, active
-	if active && g.ExternalID != "" {
-		// Mapped by display name? Ask again without it.
-		if _, byID, err := set.Group(ctx, policy.Group{ID: g.ID, ExternalID: g.ExternalID}); err == nil && !byID {
-			e.warning = "mapped by its display name although it has an externalId: renaming it in the identity provider would unmap it"
-		}
+	if active {
+		e.warning = set.DisplayNameWarning(ctx, policy.Group{ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.Name})
 	}
 	if ctx.Err() != nil {
 		return e // possibly cut short: do not cache

@@ -44,6 +44,30 @@ func (s *Set) Group(ctx context.Context, g Group) (role string, active bool, err
 	return role, true, nil
 }
 
+// DisplayNameWarning is the warning to show for a group that has an
+// externalId but that the policy maps only through its displayName: asked
+// again without the displayName, the policy no longer maps it, so a rename
+// in the identity provider would unmap it (or map it to something else).
+// It is "" when the group is not mapped, has no externalId, or keeps its
+// mapping without its name. It works for any policy: it asks the policy
+// rather than reading its tables.
+func (s *Set) DisplayNameWarning(ctx context.Context, g Group) string {
+	if g.ExternalID == "" {
+		return ""
+	}
+	role, active, err := s.Group(ctx, g)
+	if err != nil || !active {
+		return ""
+	}
+	byID := g
+	byID.DisplayName = ""
+	idRole, idActive, err := s.Group(ctx, byID)
+	if err != nil || (idActive && idRole == role) {
+		return ""
+	}
+	return fmt.Sprintf("mapped by its display name %q although it has externalId %q: renaming it in the identity provider would change its role; key the mapping by the externalId", g.DisplayName, g.ExternalID)
+}
+
 func (s *Set) groupRole(t *ast.Term) (string, error) {
 	obj, ok := t.Value.(ast.Object)
 	if !ok {

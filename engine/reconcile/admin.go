@@ -132,6 +132,9 @@ type GroupView struct {
 	Role    string   `json:"role,omitempty"`
 	Members []string `json:"members"`
 	Error   string   `json:"error,omitempty"`
+	// Warnings flag mappings a reviewer should fix, such as a group with
+	// an externalId mapped by its display name.
+	Warnings []string `json:"warnings"`
 }
 
 // Groups lists every group with whether the active policy maps it.
@@ -140,7 +143,7 @@ func (r *Reconciler) Groups(ctx context.Context) []GroupView {
 	set := r.policy.Active()
 	out := []GroupView{}
 	snap.Resources(store.KindGroup, func(g *store.Resource) bool {
-		v := GroupView{ID: g.ID, DisplayName: g.Name, ExternalID: g.ExternalID, Members: []string{}}
+		v := GroupView{ID: g.ID, DisplayName: g.Name, ExternalID: g.ExternalID, Members: []string{}, Warnings: []string{}}
 		for _, m := range snap.Members(g.ID) {
 			v.Members = append(v.Members, m.MemberID)
 		}
@@ -150,6 +153,9 @@ func (r *Reconciler) Groups(ctx context.Context) []GroupView {
 				v.Error = err.Error()
 			}
 			v.Role, v.Active = role, active
+			if w := set.DisplayNameWarning(ctx, policy.Group{ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.Name}); w != "" {
+				v.Warnings = append(v.Warnings, w)
+			}
 		}
 		out = append(out, v)
 		return true
@@ -188,7 +194,12 @@ func (r *Reconciler) Approve(ctx context.Context, id string, actor audit.Actor, 
 		return err
 	}
 	users := mergeIDs(changeUsers(c), c.Deferred)
-	r.enqueue(trigger{cause: Cause{Kind: "approval", Actor: actor.Name, RequestID: requestID}, users: users,
+	cause := Cause{Kind: "approval", Actor: actor.Name, RequestID: requestID, GroupsRenamed: c.Trigger.GroupsRenamed}
+	if c.Trigger.Summary != "" {
+		// The approved change's own cause still explains what moves.
+		cause.Summary = "approved change " + c.ID + ": " + c.Trigger.Summary
+	}
+	r.enqueue(trigger{cause: cause, users: users,
 		bypassGuard: true, changeID: c.ID, committedAt: time.Now()})
 	return nil
 }

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"time"
@@ -183,4 +184,55 @@ func (b *blockedIndex) get(snap *store.Snapshot, revision string) map[string]str
 	}
 	b.changes, b.users = open, users
 	return users
+}
+
+// recordApprovalOutcomes stores, on each approved change a trigger of batch
+// applies, how many of the evaluations it caused changed a teammate, left
+// one as it was, or failed.
+func recordApprovalOutcomes(tx *store.WriteTxn, batch []trigger, applied []*evaluation) error {
+	for ti, t := range batch {
+		if t.changeID == "" {
+			continue
+		}
+		v, ok := tx.Record(TableDecidedChanges, t.changeID)
+		if !ok {
+			continue
+		}
+		c := *v.(*PendingChange)
+		o := ApprovalOutcome{At: tx.Now()}
+		for _, ev := range applied {
+			if !slices.Contains(ev.triggers, ti) {
+				continue
+			}
+			switch {
+			case ev.err != nil:
+				o.Errors++
+			case ev.skipped || ev.next == ev.cur || ev.diff == nil:
+				o.Unchanged++
+			default:
+				o.Applied++
+			}
+		}
+		c.Outcome = &o
+		if err := tx.PutRecord(TableDecidedChanges, c.ID, &c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WaitApplied waits until the approved change id has been applied, or ctx
+// ends, and returns it as it then is.
+func (r *Reconciler) WaitApplied(ctx context.Context, id string) (PendingChange, bool) {
+	for {
+		c, ok := r.Change(id)
+		if !ok || c.Outcome != nil || c.State != ChangeApproved {
+			return c, ok
+		}
+		select {
+		case <-ctx.Done():
+			return c, ok
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }

@@ -12,6 +12,8 @@ package reconcile
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/scimd/scimd/scim/store"
@@ -92,6 +94,19 @@ type PendingChange struct {
 	Decided  time.Time `json:"decided,omitempty"`
 	// DecidedBy is the admin who approved or rejected it.
 	DecidedBy string `json:"decidedBy,omitempty"`
+	// Outcome is what an approval applied, once it has been applied.
+	Outcome *ApprovalOutcome `json:"outcome,omitempty"`
+}
+
+// ApprovalOutcome is what applying an approved change did. An approval
+// applies each teammate's decision as it stands when approved, which may
+// differ from the held one: Unchanged counts the teammates whose decision
+// no longer changes anything (say, the group was renamed back meanwhile).
+type ApprovalOutcome struct {
+	Applied   int       `json:"applied"`
+	Unchanged int       `json:"unchanged"`
+	Errors    int       `json:"errors"`
+	At        time.Time `json:"at"`
 }
 
 // sticks reports whether c is a rejected change triggered by the policy
@@ -132,6 +147,28 @@ type Cause struct {
 	Revision  string `json:"revision,omitempty"`
 	// AuditSeqs are the audit events of the write that caused it.
 	AuditSeqs []uint64 `json:"auditSeqs,omitempty"`
+	// GroupsRenamed lists the groups the write renamed: a rename moves
+	// access when a policy maps the group by its display name.
+	GroupsRenamed []GroupRename `json:"groupsRenamed,omitempty"`
+	// Summary says in words what the write did when that explains the
+	// change better than its kind: `group renamed from "X" to "Y"`.
+	Summary string `json:"summary,omitempty"`
+}
+
+// GroupRename is one group's change of displayName.
+type GroupRename struct {
+	ID   string `json:"id"`
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// renameSummary describes renames in words.
+func renameSummary(renames []GroupRename) string {
+	parts := make([]string, len(renames))
+	for i, g := range renames {
+		parts[i] = fmt.Sprintf("group renamed from %q to %q", g.From, g.To)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Records returns the decoders of the reconciler's record tables, for
@@ -194,6 +231,16 @@ func (c Cause) detail() map[string]any {
 			seqs[i] = s
 		}
 		m["auditSeqs"] = seqs
+	}
+	if len(c.GroupsRenamed) > 0 {
+		list := make([]any, len(c.GroupsRenamed))
+		for i, g := range c.GroupsRenamed {
+			list[i] = map[string]any{"id": g.ID, "from": g.From, "to": g.To}
+		}
+		m["groupsRenamed"] = list
+	}
+	if c.Summary != "" {
+		m["summary"] = c.Summary
 	}
 	return m
 }

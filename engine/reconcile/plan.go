@@ -37,6 +37,17 @@ type Plan struct {
 	HoldReasons []string `json:"holdReasons,omitempty"`
 	// Errors lists teammates the candidate could not decide.
 	Errors []PlanError `json:"errors"`
+	// Warnings lists groups the candidate maps in a way a reviewer should
+	// fix (mapped by display name although they have an externalId).
+	Warnings []GroupWarning `json:"warnings"`
+}
+
+// GroupWarning is a warning about how a policy maps one group.
+type GroupWarning struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	ExternalID  string `json:"externalId,omitempty"`
+	Warning     string `json:"warning"`
 }
 
 // GroupChange is a group whose mapping differs between the live and the
@@ -65,7 +76,7 @@ type PlanError struct {
 func (r *Reconciler) Plan(ctx context.Context, candidate *policy.Set) (*Plan, error) {
 	snap := r.store.Read()
 	live := r.policy.Active()
-	p := &Plan{Revision: candidate.Revision(), Changes: []Diff{}, Groups: []GroupChange{}, Errors: []PlanError{}}
+	p := &Plan{Revision: candidate.Revision(), Changes: []Diff{}, Groups: []GroupChange{}, Errors: []PlanError{}, Warnings: []GroupWarning{}}
 	if live != nil {
 		p.LiveRevision = live.Revision()
 	}
@@ -129,6 +140,11 @@ func (r *Reconciler) Plan(ctx context.Context, candidate *policy.Set) (*Plan, er
 			return false
 		}
 		to := GroupMapping{Active: active, Role: role}
+		if active {
+			if w := candidate.DisplayNameWarning(ctx, in); w != "" {
+				p.Warnings = append(p.Warnings, GroupWarning{ID: g.ID, DisplayName: g.Name, ExternalID: g.ExternalID, Warning: w})
+			}
+		}
 		if from != to {
 			p.Groups = append(p.Groups, GroupChange{ID: g.ID, DisplayName: g.Name, From: from, To: to})
 		}

@@ -243,6 +243,7 @@ func (r *Reconciler) PolicyActivated(_ context.Context, set *policy.Set) {
 func (r *Reconciler) onCommit(ci store.CommitInfo) {
 	users := map[string]bool{}
 	manual := map[string]uint64{}
+	var renames []GroupRename
 	var snap *store.Snapshot
 	for _, c := range ci.Changes {
 		switch c.Table {
@@ -260,6 +261,9 @@ func (r *Reconciler) onCommit(ci store.CommitInfo) {
 			before, _ := c.Before.(*store.Resource)
 			after, _ := c.After.(*store.Resource)
 			if before != nil && after != nil && (before.Name != after.Name || before.ExternalID != after.ExternalID) {
+				if before.Name != after.Name {
+					renames = append(renames, GroupRename{ID: after.ID, From: before.Name, To: after.Name})
+				}
 				if snap == nil {
 					snap = r.store.Read()
 				}
@@ -281,7 +285,10 @@ func (r *Reconciler) onCommit(ci store.CommitInfo) {
 	if len(users) == 0 {
 		return
 	}
-	cause := Cause{Kind: "scim"}
+	cause := Cause{Kind: "scim", GroupsRenamed: renames}
+	if len(renames) > 0 {
+		cause.Summary = renameSummary(renames)
+	}
 	for _, e := range ci.Events {
 		cause.AuditSeqs = append(cause.AuditSeqs, e.Seq)
 		if cause.Actor == "" {
@@ -817,6 +824,9 @@ func (r *Reconciler) apply(ctx context.Context, set *policy.Set, batch []trigger
 			if err := r.applyOne(tx, set, batch, ev, full); err != nil {
 				return err
 			}
+		}
+		if err := recordApprovalOutcomes(tx, batch, applied); err != nil {
+			return err
 		}
 		if full {
 			tx.Audit(audit.Event{Type: audit.TypeDecisionSummary, Actor: audit.Actor{Kind: "policy", Name: triggerKinds(batch)},

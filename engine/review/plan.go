@@ -179,21 +179,28 @@ func mappingText(m reconcile.GroupMapping) string {
 const (
 	kindRemoved = iota
 	kindChanged
+	kindExclusion
 	kindGranted
+	numKinds
 )
 
+// diffKind sorts a change: access lost or gained first; then a change of
+// exclusion alone (role and access as before), which is not a role change;
+// anything else changes the role.
 func diffKind(d reconcile.Diff) int {
 	switch {
 	case d.From.Access && !d.To.Access:
 		return kindRemoved
 	case !d.From.Access && d.To.Access:
 		return kindGranted
+	case d.From.Excluded != d.To.Excluded && d.From.Role == d.To.Role:
+		return kindExclusion
 	default:
 		return kindChanged
 	}
 }
 
-var kindMarks = map[int]string{kindRemoved: "-", kindChanged: "~", kindGranted: "+"}
+var kindMarks = map[int]string{kindRemoved: "-", kindChanged: "~", kindExclusion: "x", kindGranted: "+"}
 
 func groupMark(g reconcile.GroupChange) string {
 	switch {
@@ -207,8 +214,8 @@ func groupMark(g reconcile.GroupChange) string {
 }
 
 // sections splits the changes by kind, each in the plan's (user id) order.
-func sections(changes []reconcile.Diff) [3][]reconcile.Diff {
-	var out [3][]reconcile.Diff
+func sections(changes []reconcile.Diff) [numKinds][]reconcile.Diff {
+	var out [numKinds][]reconcile.Diff
 	for _, d := range changes {
 		k := diffKind(d)
 		out[k] = append(out[k], d)
@@ -216,10 +223,11 @@ func sections(changes []reconcile.Diff) [3][]reconcile.Diff {
 	return out
 }
 
-var sectionTitles = [3]string{
-	kindRemoved: "Lose access",
-	kindChanged: "Change role",
-	kindGranted: "Gain access",
+var sectionTitles = [numKinds]string{
+	kindRemoved:   "Lose access",
+	kindChanged:   "Change role",
+	kindExclusion: "Exclusion from provisioning changes",
+	kindGranted:   "Gain access",
 }
 
 func short(rev string) string {

@@ -96,6 +96,12 @@ func WritePlanText(w io.Writer, r *PlanResult, _ Display) error {
 			}
 		}
 	}
+	if len(r.Warnings) > 0 {
+		fmt.Fprintf(bw, "\nWarnings (%d):\n", len(r.Warnings))
+		for _, g := range r.Warnings {
+			fmt.Fprintf(bw, "  ! group %s: %s\n", g.DisplayName, g.Warning)
+		}
+	}
 	if len(r.Errors) > 0 {
 		fmt.Fprintf(bw, "\nErrors: the candidate could not decide %s (they would be left unchanged and audited as policy.error):\n",
 			plural(len(r.Errors), "teammate", "teammates"))
@@ -171,6 +177,17 @@ func WritePlanMarkdown(w io.Writer, r *PlanResult, d Display) error {
 			}
 			fmt.Fprintf(bw, "| %s | %s | %s | %s | %s |\n", kindMarks[k], mdCell(c.UserName), mdCell(stateText(c.From)), after,
 				mdCell(joinReasons(c.Reasons)))
+		}
+		fmt.Fprintln(bw)
+	}
+	if len(r.Warnings) > 0 {
+		fmt.Fprintf(bw, "#### Warnings (%d)\n\n| Group | Warning |\n|---|---|\n", len(r.Warnings))
+		for i, g := range r.Warnings {
+			if i == d.maxRows() {
+				fmt.Fprintf(bw, "| … and %d more | |\n", len(r.Warnings)-i)
+				break
+			}
+			fmt.Fprintf(bw, "| %s | %s |\n", mdCell(g.DisplayName), mdCell(g.Warning))
 		}
 		fmt.Fprintln(bw)
 	}
