@@ -411,3 +411,42 @@ func TestBuildReport(t *testing.T) {
 		t.Fatalf("formula not defused: %q", rows[1][0])
 	}
 }
+
+// TestPlanListsExclusionsApart: a teammate newly excluded (or no longer
+// excluded) with the same role is not a role change: it has its own
+// section in the text and Markdown plans; and group warnings are shown.
+func TestPlanListsExclusionsApart(t *testing.T) {
+	p := samplePlan()
+	excluded := st("support", true)
+	excluded.Excluded = true
+	p.Changes = append(p.Changes, reconcile.Diff{ID: "4", UserName: "jo@example.com", From: st("support", true), To: excluded,
+		Reasons: []string{`excluded: externalId matches "bg-1"`}})
+	p.Exclusions = 1
+	p.Warnings = []reconcile.GroupWarning{{ID: "g", DisplayName: "Eng", ExternalID: "00g", Warning: "mapped by its display name"}}
+	for name, write := range map[string]func(*bytes.Buffer) error{
+		"text":     func(b *bytes.Buffer) error { return WritePlanText(b, p, Display{}) },
+		"markdown": func(b *bytes.Buffer) error { return WritePlanMarkdown(b, p, Display{}) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := write(&b); err != nil {
+				t.Fatal(err)
+			}
+			out := b.String()
+			change, excl := strings.Index(out, "Change role (1)"), strings.Index(out, "Exclusion from provisioning changes (1)")
+			if change < 0 || excl < 0 {
+				t.Fatalf("plan lacks the role change or the exclusion section:\n%s", out)
+			}
+			jo := strings.Index(out, "jo@example.com")
+			if jo < 0 {
+				jo = strings.Index(out, `jo\@example.com`) // escaped in Markdown
+			}
+			if jo < excl {
+				t.Errorf("the exclusion is listed before its section (under change role):\n%s", out)
+			}
+			if !strings.Contains(out, "Warnings (1)") || !strings.Contains(out, "mapped by its display name") {
+				t.Errorf("plan lacks the group warning:\n%s", out)
+			}
+		})
+	}
+}
