@@ -3,6 +3,10 @@ package policy_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -191,5 +195,43 @@ func TestBuildCanceled(t *testing.T) {
 	var re *policy.RefusedError
 	if err == nil || errors.As(err, &re) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Build with a canceled context = %v; want context.Canceled, not a refusal", err)
+	}
+}
+
+// TestUnknownRoleLocatedWhereItIsWritten: a mapping to a role missing from
+// roles, added to the shipped groups.rego, is reported at that line of
+// groups.rego, not at another file's object that merely holds a role
+// (issue 12: it was reported at attributes.rego:15).
+func TestUnknownRoleLocatedWhereItIsWritten(t *testing.T) {
+	files := map[string][]byte{}
+	root := filepath.Join("..", "..", "policies")
+	err := fs.WalkDir(os.DirFS(root), ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(filepath.Join(root, name))
+		files[name] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const anchor = "\t\"Intercom Viewers\": \"viewer\",\n"
+	src := string(files["groups.rego"])
+	at := strings.Index(src, anchor)
+	if at < 0 {
+		t.Fatalf("groups.rego no longer has %q", anchor)
+	}
+	files["groups.rego"] = []byte(src[:at+len(anchor)] + "\t\"Intercom Owners\": \"owner\",\n" + src[at+len(anchor):])
+	line := strings.Count(src[:at+len(anchor)], "\n") + 1
+
+	_, err = policy.LoadFiles(context.Background(), files)
+	var re *policy.RefusedError
+	if !errors.As(err, &re) || re.Stage != policy.StageContract || len(re.Problems) == 0 {
+		t.Fatalf("LoadFiles = %v; want a contract refusal", err)
+	}
+	p := re.Problems[0]
+	if want := fmt.Sprintf("groups.rego:%d", line); p.Location() != want || !strings.Contains(p.Message, `"owner"`) {
+		t.Errorf("first problem %q at %q, want %q naming \"owner\"", p.Message, p.Location(), want)
 	}
 }

@@ -160,53 +160,47 @@ func (p *prober) add(err error, what string) {
 	if what != "" {
 		pr.Message += " (for " + what + ")"
 	}
-	if errors.Is(err, ErrUnknownRole) {
-		if loc := p.findUnknownRole(); loc != nil {
+	var unknown *UnknownRoleError
+	if errors.As(err, &unknown) {
+		if loc := p.findUnknownRole(unknown.Role); loc != nil {
 			pr.File, pr.Row, pr.Col = loc.File, loc.Row, loc.Col
 		}
 	}
 	p.problems = append(p.problems, pr)
 }
 
-// findUnknownRole locates the first string literal in a rule value that is
-// not a role but is compared or assigned as one: a best effort for file:line.
-func (p *prober) findUnknownRole() *ast.Location {
-	var found *ast.Location
+// findUnknownRole locates the string literal role, the unknown role a
+// decision named, in the policy's modules: a value of an object (a mapping
+// table, or a {"role": …} answer) first, any other occurrence after. It is
+// nil when the policy computes the name (no literal holds it): no location
+// is better than a wrong one.
+func (p *prober) findUnknownRole(role string) *ast.Location {
+	var inObject, anywhere *ast.Location
+	want := ast.String(role)
 	for _, name := range sortedKeys(p.compiler.Modules) {
-		m := p.compiler.Modules[name]
-		ast.WalkTerms(m, func(t *ast.Term) bool {
-			if found != nil {
+		ast.WalkTerms(p.compiler.Modules[name], func(t *ast.Term) bool {
+			if inObject != nil {
 				return true
 			}
-			if obj, ok := t.Value.(ast.Object); ok {
-				obj.Foreach(func(_, v *ast.Term) {
-					if s, ok := v.Value.(ast.String); ok && found == nil && looksLikeRole(p.set, string(s), obj) {
-						found = v.Location
+			switch v := t.Value.(type) {
+			case ast.Object:
+				v.Foreach(func(_, val *ast.Term) {
+					if inObject == nil && val.Value.Compare(want) == 0 {
+						inObject = val.Location
 					}
 				})
+			case ast.String:
+				if anywhere == nil && v == want {
+					anywhere = t.Location
+				}
 			}
 			return false
 		})
 	}
-	return found
-}
-
-// looksLikeRole reports whether s, a value in obj, is a misspelt role: obj
-// is a mapping table (its other values are roles) or has a "role" key.
-func looksLikeRole(s *Set, str string, obj ast.Object) bool {
-	if s.HasRole(str) {
-		return false
+	if inObject != nil {
+		return inObject
 	}
-	if v := obj.Get(keyRole); v != nil && v.Value.Compare(ast.String(str)) == 0 {
-		return true
-	}
-	roleValues := 0
-	obj.Foreach(func(_, v *ast.Term) {
-		if r, ok := v.Value.(ast.String); ok && s.HasRole(string(r)) {
-			roleValues++
-		}
-	})
-	return roleValues > 0
+	return anywhere
 }
 
 // stringConstants returns the distinct string literals of the compiled

@@ -108,3 +108,16 @@ func (e *RefusedError) Reasons() []string {
 func refuse(stage Stage, rev string, problems ...Problem) *RefusedError {
 	return &RefusedError{Stage: stage, Revision: rev, Problems: problems}
 }
+
+// UnknownRoleError is a decision naming a role outside data.scimd.roles.
+// It wraps ErrUnknownRole.
+type UnknownRoleError struct {
+	Role  string
+	Roles []string
+}
+
+func (e *UnknownRoleError) Error() string {
+	return fmt.Sprintf("%s: %q (roles: %v)", ErrUnknownRole, e.Role, e.Roles)
+}
+
+func (e *UnknownRoleError) Unwrap() error { return ErrUnknownRole }

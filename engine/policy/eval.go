@@ -82,7 +82,7 @@ func (s *Set) groupRole(t *ast.Term) (string, error) {
 		return "", fmt.Errorf("%w: role is %s, want a string", ErrBadDecision, ast.ValueName(rt.Value))
 	}
 	if !s.HasRole(string(role)) {
-		return "", fmt.Errorf("%w: %q (roles: %v)", ErrUnknownRole, string(role), s.roles)
+		return "", &UnknownRoleError{Role: string(role), Roles: s.roles}
 	}
 	return string(role), nil
 }
@@ -183,7 +183,7 @@ func (s *Set) readDecision(t *ast.Term, d *Decision) error {
 	}
 	d.Reasons = reasons
 	if !d.Excluded && d.Role != "" && !s.HasRole(d.Role) {
-		return fmt.Errorf("%w: %q (roles: %v)", ErrUnknownRole, d.Role, s.roles)
+		return &UnknownRoleError{Role: d.Role, Roles: s.roles}
 	}
 	return nil
 }
