@@ -173,6 +173,13 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			return st.Write(ctx, func(tx *store.WriteTxn) error { tx.Audit(e); return nil })
 		},
 		OnActivate: func(ctx context.Context, s *policy.Set) { rec.PolicyActivated(ctx, s) },
+		FindPlan: func(ctx context.Context, revision string) (map[string]any, bool) {
+			p, ok, err := reconcile.LatestPlan(ctx, st, revision)
+			if err != nil || !ok {
+				return nil, false
+			}
+			return p.Detail(), true
+		},
 	})
 	if err != nil {
 		a.Close()

@@ -2,6 +2,7 @@ package policywatch
 
 import (
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/scimd/scimd/audit"
@@ -12,7 +13,12 @@ import (
 // and map[string]any so that an event hashes the same after a round trip
 // through JSON.
 
-func activatedEvent(now time.Time, trigger string, s, prev *policy.Set) audit.Event {
+// activatedEvent is the policy.activated record of s replacing prev. plan,
+// when not nil, is the revision's latest plan (policy.planned): the event
+// names it and says whether it was made against the revision now
+// replaced; the activation's decision.summary says whether the changes
+// applied are the plan's.
+func activatedEvent(now time.Time, trigger string, s, prev *policy.Set, plan map[string]any) audit.Event {
 	files := s.Files()
 	d := map[string]any{
 		"revision": s.Revision(),
@@ -26,9 +32,16 @@ func activatedEvent(now time.Time, trigger string, s, prev *policy.Set) audit.Ev
 		d["commit"] = s.Commit()
 	}
 	change := &audit.Change{To: s.Revision()}
+	prevRev := ""
 	if prev != nil {
 		d["previousRevision"] = prev.Revision()
 		change.From = prev.Revision()
+		prevRev = prev.Revision()
+	}
+	if plan != nil {
+		p := maps.Clone(plan)
+		p["againstReplacedRevision"] = fmt.Sprint(p["liveRevision"]) == prevRev
+		d["plan"] = p
 	}
 	return audit.Event{
 		Time:           now,

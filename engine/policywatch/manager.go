@@ -47,6 +47,10 @@ type Options struct {
 	// hand long work, such as re-evaluating every teammate, to another
 	// goroutine. It must not call Reload, which would wait for itself.
 	OnActivate func(ctx context.Context, s *policy.Set)
+	// FindPlan returns the audit details of the latest policy.planned
+	// event of a revision ("seq", "liveRevision", "summary"), so that
+	// policy.activated names the plan reviewers saw; nil for none.
+	FindPlan func(ctx context.Context, revision string) (map[string]any, bool)
 	// Debounce is the quiet period after the last file event before a
 	// reload; 0 means DefaultDebounce.
 	Debounce time.Duration
@@ -242,7 +246,11 @@ func (m *Manager) activate(ctx context.Context, trigger string, s *policy.Set) {
 		attrs = append(attrs, "previous_revision", prev.Revision())
 	}
 	m.log.InfoContext(ctx, "policy activated", attrs...)
-	m.audit(ctx, activatedEvent(m.now(), trigger, s, prev))
+	var plan map[string]any
+	if m.opts.FindPlan != nil && !m.opts.Shadow {
+		plan, _ = m.opts.FindPlan(ctx, s.Revision())
+	}
+	m.audit(ctx, activatedEvent(m.now(), trigger, s, prev, plan))
 	if m.opts.OnActivate != nil {
 		m.opts.OnActivate(ctx, s)
 	}

@@ -112,7 +112,7 @@ func (sh *Shadow) Set(ctx context.Context, files map[string][]byte, actor audit.
 	case err != nil:
 		return nil, fmt.Errorf("shadow policy: %w", err)
 	}
-	e := shadowEvent(activatedEvent(sh.opts.Now(), "api", set, sh.Active()))
+	e := shadowEvent(activatedEvent(sh.opts.Now(), "api", set, sh.Active(), nil))
 	e.Actor = actor
 	sh.audit(ctx, e)
 	sh.put(set, "api")

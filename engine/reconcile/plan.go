@@ -2,6 +2,10 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/scimd/scimd/audit"
 
 	"github.com/scimd/scimd/engine/policy"
 	"github.com/scimd/scimd/scim/store"
@@ -154,4 +158,85 @@ func (r *Reconciler) Plan(ctx context.Context, candidate *policy.Set) (*Plan, er
 		return nil, groupErr
 	}
 	return p, nil
+}
+
+// PlanRef is the latest policy.planned audit event of a revision that
+// passed the gate: what a reviewer saw before it was activated.
+type PlanRef struct {
+	Seq          uint64
+	LiveRevision string
+	Summary      string
+	Granted      int
+	Changed      int
+	Removed      int
+	WouldHold    bool
+}
+
+// LatestPlan finds the latest plan of revision in the audit log.
+func LatestPlan(ctx context.Context, st *store.Store, revision string) (PlanRef, bool, error) {
+	if revision == "" {
+		return PlanRef{}, false, nil
+	}
+	events, err := st.AuditEvents(ctx, store.AuditQuery{Types: []string{audit.TypePolicyPlanned}, TargetID: revision})
+	if err != nil {
+		return PlanRef{}, false, fmt.Errorf("find the plan of revision %s: %w", revision, err)
+	}
+	for i := len(events) - 1; i >= 0; i-- {
+		e := events[i]
+		if e.Type != audit.TypePolicyPlanned || fmt.Sprint(e.Details["outcome"]) != "planned" {
+			continue
+		}
+		p := PlanRef{Seq: e.Seq, LiveRevision: detailText(e.Details["liveRevision"]), Summary: detailText(e.Details["summary"]),
+			Granted: detailInt(e.Details["granted"]), Changed: detailInt(e.Details["changed"]), Removed: detailInt(e.Details["removed"])}
+		p.WouldHold, _ = e.Details["wouldHold"].(bool)
+		return p, true, nil
+	}
+	return PlanRef{}, false, nil
+}
+
+// Detail is the plan as audit details: its sequence, the live revision it
+// was made against and its summary.
+func (p PlanRef) Detail() map[string]any {
+	return map[string]any{"seq": p.Seq, "liveRevision": p.LiveRevision, "summary": p.Summary}
+}
+
+// comparePlan says whether a pass's changes are the plan's: the same
+// numbers of teammates gaining access, changing role and losing access.
+func (p PlanRef) compare(granted, changed, removed int) map[string]any {
+	d := p.Detail()
+	applied := fmt.Sprintf("+%d ~%d \u2212%d", granted, changed, removed)
+	d["applied"] = applied
+	d["matches"] = p.Granted == granted && p.Changed == changed && p.Removed == removed
+	return d
+}
+
+func detailText(v any) string {
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+func detailInt(v any) int {
+	n, _ := strconv.Atoi(fmt.Sprint(v))
+	return n
+}
+
+// passCounts counts a pass's changes as a plan does: teammates that
+// existed before and gain access, change while keeping it, or lose it.
+func passCounts(evals []*evaluation) (granted, changed, removed int) {
+	for _, ev := range evals {
+		if ev.err != nil || ev.diff == nil || !ev.diff.From.Exists {
+			continue
+		}
+		switch d := ev.diff; {
+		case !d.From.Access && d.To.Access:
+			granted++
+		case d.From.Access && !d.To.Access:
+			removed++
+		default:
+			changed++
+		}
+	}
+	return granted, changed, removed
 }

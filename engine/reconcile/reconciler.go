@@ -465,6 +465,16 @@ func onlyFullPasses(batch []trigger, trig []int) bool {
 	return len(trig) > 0
 }
 
+// anyActivation reports whether batch holds a policy activation's pass.
+func anyActivation(batch []trigger) bool {
+	for _, t := range batch {
+		if t.all && t.cause.Kind == "policy" {
+			return true
+		}
+	}
+	return false
+}
+
 func anyApproval(batch []trigger, trig []int, changeID string) bool {
 	for _, ti := range trig {
 		if batch[ti].changeID == changeID {
@@ -801,6 +811,16 @@ func (r *Reconciler) apply(ctx context.Context, set *policy.Set, batch []trigger
 		sort.Slice(h.change.Changes, func(i, j int) bool { return h.change.Changes[i].ID < h.change.Changes[j].ID })
 	}
 
+	// A policy activation's pass says whether it changed what the
+	// revision's plan said it would (held changes included).
+	var planDetail map[string]any
+	if full && anyActivation(batch) {
+		if p, ok, err := LatestPlan(ctx, r.store, set.Revision()); err != nil {
+			r.log.Warn("could not compare the activation with its plan", "revision", set.Revision(), "error", err)
+		} else if ok {
+			planDetail = p.compare(passCounts(evals))
+		}
+	}
 	now := time.Now()
 	err := r.store.Write(ctx, func(tx *store.WriteTxn) error {
 		for cid, users := range deferred {
@@ -829,10 +849,13 @@ func (r *Reconciler) apply(ctx context.Context, set *policy.Set, batch []trigger
 			return err
 		}
 		if full {
+			details := map[string]any{"evaluated": len(evals), "unchanged": unchanged, "changed": len(applied) - unchanged,
+				"held": len(evals) - len(applied)}
+			if planDetail != nil {
+				details["plan"] = planDetail
+			}
 			tx.Audit(audit.Event{Type: audit.TypeDecisionSummary, Actor: audit.Actor{Kind: "policy", Name: triggerKinds(batch)},
-				Target: audit.Target{Type: "Policy", ID: set.Revision()}, PolicyRevision: set.Revision(),
-				Details: map[string]any{"evaluated": len(evals), "unchanged": unchanged, "changed": len(applied) - unchanged,
-					"held": len(evals) - len(applied)}})
+				Target: audit.Target{Type: "Policy", ID: set.Revision()}, PolicyRevision: set.Revision(), Details: details})
 		}
 		return nil
 	})

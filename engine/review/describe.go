@@ -43,10 +43,17 @@ func DescribeFor(e audit.Event, subject string) string {
 	case audit.TypeAccessDenied:
 		return fmt.Sprintf("refused %s: the token lacks the %v scope", e.Target.ID, e.Details["scope"])
 	case audit.TypePolicyActivated:
+		s := "activated policy " + e.Target.ID
 		if from := changeString(e, true); from != "" {
-			return fmt.Sprintf("activated policy %s (was %s)", e.Target.ID, from)
+			s += fmt.Sprintf(" (was %s)", from)
 		}
-		return "activated policy " + e.Target.ID
+		if plan, ok := e.Details["plan"].(map[string]any); ok {
+			s += fmt.Sprintf(", planned in audit event %v (%v)", plan["seq"], plan["summary"])
+			if against, _ := plan["againstReplacedRevision"].(bool); !against {
+				s += fmt.Sprintf(" against %v, not the revision it replaced", plan["liveRevision"])
+			}
+		}
+		return s
 	case audit.TypePolicyRefused:
 		return fmt.Sprintf("refused policy %s: %s", orNone(e.Target.ID), firstReason(e))
 	case audit.TypePolicyPlanned:
@@ -57,8 +64,16 @@ func DescribeFor(e audit.Event, subject string) string {
 	case audit.TypeDecision:
 		return fmt.Sprintf("decided %s: %s", name, firstReason(e))
 	case audit.TypeDecisionSummary:
-		return fmt.Sprintf("re-evaluated teammates with policy %s (%s): %v changed, %v held, %v unchanged", e.Target.ID,
+		s := fmt.Sprintf("re-evaluated teammates with policy %s (%s): %v changed, %v held, %v unchanged", e.Target.ID,
 			e.Actor.Name, e.Details["changed"], e.Details["held"], e.Details["unchanged"])
+		if plan, ok := e.Details["plan"].(map[string]any); ok {
+			if matches, _ := plan["matches"].(bool); matches {
+				s += fmt.Sprintf("; as planned in audit event %v (%v)", plan["seq"], plan["summary"])
+			} else {
+				s += fmt.Sprintf("; NOT as planned in audit event %v: planned %v, changed %v", plan["seq"], plan["summary"], plan["applied"])
+			}
+		}
+		return s
 	case audit.TypeChangeHeld:
 		return fmt.Sprintf("held change %s: %s", e.Target.ID, firstReason(e))
 	case audit.TypeChangeApproved:
