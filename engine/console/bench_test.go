@@ -137,6 +137,7 @@ func BenchmarkPages(b *testing.B) {
 		{"audit", "/ui/audit"},
 		{"audit-teammate", fmt.Sprintf("/ui/audit?teammate=user%07d", mid)},
 		{"audit-type-since", "/ui/audit?type=teammate.role&since=" + time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04")},
+		{"audit-type-common", "/ui/audit?type=teammate"},
 		{"audit-event", "/ui/audit/3"},
 		{"policy", "/ui/policy"},
 	}

@@ -451,8 +451,11 @@ func (b *Backend) AuditEvents(ctx context.Context, q store.AuditQuery) ([]audit.
 	if len(q.Types) > 0 {
 		var ors []string
 		for _, t := range q.Types {
-			ors = append(ors, "(type = ? OR type LIKE ? ESCAPE '\\')")
-			args = append(args, t, escapeLike(t)+".%")
+			// The range (t itself up to t+"/", "/" following ".")
+			// lets the audit_type index serve the filter; the exact
+			// test keeps only t and t.*.
+			ors = append(ors, "(type >= ? AND type < ? AND (type = ? OR type LIKE ? ESCAPE '\\'))")
+			args = append(args, t, t+"/", t, escapeLike(t)+".%")
 		}
 		where = append(where, "("+strings.Join(ors, " OR ")+")")
 	}

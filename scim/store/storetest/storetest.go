@@ -76,6 +76,7 @@ func RunTests(t *testing.T, newOpener NewOpener) {
 		{"Records", testRecords},
 		{"Tokens", testTokens},
 		{"AuditQuery", testAuditQuery},
+		{"AuditTypePrefix", testAuditTypePrefix},
 		{"AuditTimeBoundaries", testAuditTimeBoundaries},
 		{"ModelRandomOperations", testModel},
 		{"AuditNumbersKeptAsWritten", testAuditNumbers},
@@ -490,6 +491,44 @@ func testAuditQuery(t *testing.T, open Opener) {
 		}
 		if fmt.Sprint(got) != fmt.Sprint(c.want) {
 			t.Errorf("query %+v = %v, want %v", c.q, got, c.want)
+		}
+	}
+}
+
+// testAuditTypePrefix checks that a type filter keeps the type itself and
+// its dot-separated subtypes, and nothing that merely starts with the same
+// letters, whatever characters sort next to the dot.
+func testAuditTypePrefix(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	defer s.Close()
+	types := []string{"a.b", "a.b.c", "a.b-c", "a.b/c", "a.bc", "a.b_c", "a.b%", "a.a", "a.c", "a", "b"}
+	for _, typ := range types {
+		mustWrite(t, s, func(w *store.WriteTxn) error {
+			w.Audit(audit.Event{Type: typ, Actor: audit.Actor{Kind: "token", Name: "x"}, Target: audit.Target{Type: "User", ID: "t"}})
+			return nil
+		})
+	}
+	for _, c := range []struct {
+		types []string
+		want  []string
+	}{
+		{[]string{"a.b"}, []string{"a.b", "a.b.c"}},
+		{[]string{"a"}, []string{"a.b", "a.b.c", "a.b-c", "a.b/c", "a.bc", "a.b_c", "a.b%", "a.a", "a.c", "a"}},
+		{[]string{"a.b%"}, []string{"a.b%"}},
+		{[]string{"a.b_c"}, []string{"a.b_c"}},
+		{[]string{"a.b", "b"}, []string{"a.b", "a.b.c", "b"}},
+		{[]string{"a.b.c.d"}, nil},
+	} {
+		evs, err := s.AuditEvents(context.Background(), store.AuditQuery{Types: c.types})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range evs {
+			got = append(got, e.Type)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("types %q = %q, want %q", c.types, got, c.want)
 		}
 	}
 }
