@@ -349,7 +349,15 @@ func (ev *evaluation) inputDigest() string {
 func (r *Reconciler) process(ctx context.Context, batch []trigger) error {
 	set := r.policy.Active()
 	if set == nil {
-		r.log.Warn("no active policy: teammates left unchanged until one is activated", "triggers", len(batch))
+		// The startup pass usually runs before the first policy is
+		// loaded, which then re-evaluates everyone: nothing to warn about.
+		// Writes arriving while no policy is active (the first one was
+		// refused) are.
+		level := slog.LevelWarn
+		if onlyKind(batch, "startup") {
+			level = slog.LevelInfo
+		}
+		r.log.Log(ctx, level, "no active policy: teammates left unchanged until one is activated", "triggers", len(batch))
 		return nil
 	}
 	for _, t := range batch {
@@ -463,6 +471,16 @@ func onlyFullPasses(batch []trigger, trig []int) bool {
 		}
 	}
 	return len(trig) > 0
+}
+
+// onlyKind reports whether every trigger of batch has cause kind.
+func onlyKind(batch []trigger, kind string) bool {
+	for _, t := range batch {
+		if t.cause.Kind != kind {
+			return false
+		}
+	}
+	return true
 }
 
 // anyActivation reports whether batch holds a policy activation's pass.
