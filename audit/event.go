@@ -76,6 +76,13 @@ const (
 	// TypeDriftObserved: the application reported a role the policy did
 	// not decide; scimd records it and publishes only the correction.
 	TypeDriftObserved = "teammate.drift.observed"
+
+	// Store events.
+	// TypeStoreBackup: a backup of the store was made through the admin
+	// API. TypeStoreRestored: the store was restored from a backup, and
+	// the feed began a new epoch.
+	TypeStoreBackup   = "store.backup"
+	TypeStoreRestored = "store.restored"
 )
 
 // Actor is who caused an event: an IdP token, an admin, the reconciler or the

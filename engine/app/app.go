@@ -229,6 +229,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		RequireAdmin: a.requireScope,
 	}).Register(router)
 	a.registerReview(router)
+	a.registerBackup(router, cfg.Data, cfg.Database != "")
 	if err := a.startDelivery(router, cfg.Delivery, cfg.WebhookEgress); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("delivery: %w", err)

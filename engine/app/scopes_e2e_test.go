@@ -37,6 +37,7 @@ var routeScopes = map[string]string{
 	"GET /api/v1/changes/{id}":                       "read",
 	"POST /api/v1/changes/{id}/approve":              "approve",
 	"POST /api/v1/changes/{id}/reject":               "approve",
+	"POST /api/v1/backup":                            "admin",
 	"GET /api/v1/audit":                              "read",
 	"GET /api/v1/audit/verify":                       "read",
 	"GET /api/v1/audit/{seq:[0-9]+}":                 "read",

@@ -259,6 +259,7 @@ func (w *worker) attempt(ctx context.Context, e *Endpoint, msgID string, body []
 	req.Header.Set(HeaderID, msgID)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	req.Header.Set(HeaderSignature, Sign(key, msgID, ts, body))
+	req.Header.Set(HeaderEpoch, CurrentEpoch(w.d.store.Read()))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "scimd-webhooks/1")
 	start := time.Now()

@@ -64,6 +64,13 @@ type Endpoint struct {
 // store.Options.Records.
 func Records() map[string]store.RecordDecoder {
 	return map[string]store.RecordDecoder{
+		TableFeedMeta: func(b []byte) (any, error) {
+			var e FeedEpoch
+			if err := json.Unmarshal(b, &e); err != nil {
+				return nil, fmt.Errorf("decode feed epoch: %w", err)
+			}
+			return &e, nil
+		},
 		TableWebhooks: func(b []byte) (any, error) {
 			var e Endpoint
 			if err := json.Unmarshal(b, &e); err != nil {

@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,8 +51,52 @@ func (e Entry) changeTypes() []string {
 	return append([]string{e.Type}, c.Changes...)
 }
 
+// TableFeedMeta holds the feed's epoch under FeedEpochKey.
+const (
+	TableFeedMeta = "feed.meta"
+	FeedEpochKey  = "epoch"
+)
+
+// FeedEpoch names one history of the feed. Restoring a backup starts a
+// new one: sequence numbers after the backup's head are issued again for
+// other changes, so a consumer that saw the old ones must re-sync. A store
+// that was never restored has the empty epoch.
+type FeedEpoch struct {
+	Epoch string    `json:"epoch"`
+	Since time.Time `json:"since"`
+}
+
+// NewFeedEpoch returns a random epoch name.
+func NewFeedEpoch() (string, error) {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate feed epoch: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// CurrentEpoch is the feed's epoch in a snapshot.
+func CurrentEpoch(snap *store.Snapshot) string {
+	if v, ok := snap.Record(TableFeedMeta, FeedEpochKey); ok {
+		return v.(*FeedEpoch).Epoch
+	}
+	return ""
+}
+
+// StaleCursor is the 409 answer to a feed request from another epoch or
+// past the head: re-read GET /api/v1/teammates, then follow from Head.
+type StaleCursor struct {
+	Error  string `json:"error"`
+	Status int    `json:"status"`
+	Epoch  string `json:"epoch"`
+	Head   uint64 `json:"head"`
+}
+
 // Page is the answer of GET /api/v1/feed.
 type Page struct {
+	// Epoch is the feed's epoch (see FeedEpoch); pass it back as
+	// "epoch" to be told when it changes.
+	Epoch   string  `json:"epoch"`
 	Entries []Entry `json:"entries"`
 	// Next is the "after" of the next request: the last entry's sequence,
 	// or the request's "after" when there are none.
@@ -161,14 +207,23 @@ func (s *Service) serveFeed(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	snap := s.store.Read()
+	epoch := CurrentEpoch(snap)
+	if want, ok := q["epoch"]; ok && want[0] != epoch {
+		httpjson.Write(w, http.StatusConflict, StaleCursor{Status: http.StatusConflict, Epoch: epoch, Head: snap.FeedSeq,
+			Error: fmt.Sprintf("the feed is in epoch %q, not %q: scimd's store was restored from a backup; re-read GET /api/v1/teammates and follow the feed from head %d", epoch, want[0], snap.FeedSeq)})
+		return
+	}
 	page, err := readPage(r.Context(), s.store, s.signal, s.draining, after, limit, wait)
+	page.Epoch = epoch
 	switch {
 	case err == nil:
 		httpjson.Write(w, http.StatusOK, page)
 	case r.Context().Err() != nil:
 		// The client went away during a long-poll: nobody to answer.
 	case errors.Is(err, ErrAhead):
-		httpjson.Error(w, http.StatusConflict, err.Error())
+		httpjson.Write(w, http.StatusConflict, StaleCursor{Status: http.StatusConflict, Epoch: epoch, Head: s.store.Read().FeedSeq,
+			Error: err.Error()})
 	default:
 		s.log.Error("feed read failed", "err", err)
 		httpjson.Error(w, httpjson.StatusOf(err), err.Error())

@@ -23,6 +23,10 @@ const (
 	// HeaderSignature is "v1,<base64 HMAC-SHA256 of id.timestamp.body>",
 	// possibly several space-separated.
 	HeaderSignature = "webhook-signature"
+	// HeaderEpoch carries the feed's epoch (empty until a backup is
+	// restored): a receiver that sees it change must re-sync, since
+	// sequence numbers after the restored head are issued again.
+	HeaderEpoch = "scimd-feed-epoch"
 )
 
 // SecretPrefix marks a Standard Webhooks secret: the rest is the base64

@@ -37,6 +37,11 @@ type Teammate struct {
 type State struct {
 	Seq       uint64              `json:"seq"`
 	Teammates map[string]Teammate `json:"teammates"`
+	// Epoch is the feed's epoch Seq belongs to (EpochKnown once a feed
+	// page said it). scimd starts a new epoch when its store is restored
+	// from a backup; a consumer of another epoch must re-sync.
+	Epoch      string `json:"epoch"`
+	EpochKnown bool   `json:"epochKnown"`
 }
 
 // Entry is one feed entry (GET /api/v1/feed) or one webhook body.
@@ -63,7 +68,19 @@ type Page struct {
 	Entries []Entry `json:"entries"`
 	Next    uint64  `json:"next"`
 	Head    uint64  `json:"head"`
+	Epoch   string  `json:"epoch"`
 }
+
+// StaleCursorError is scimd's 409 answer to a feed request from another
+// epoch, or past the head: scimd's store was restored from a backup, and
+// the consumer must re-read the teammates and follow from Head.
+type StaleCursorError struct {
+	Epoch   string `json:"epoch"`
+	Head    uint64 `json:"head"`
+	Message string `json:"error"`
+}
+
+func (e *StaleCursorError) Error() string { return "stale feed cursor: " + e.Message }
 
 // LoadState reads the state file; ok is false when there is none yet.
 func LoadState(path string) (st *State, ok bool, err error) {
@@ -162,6 +179,12 @@ func (c *Client) get(ctx context.Context, path string, out any) error {
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", path, err)
 	}
+	if resp.StatusCode == http.StatusConflict {
+		var stale StaleCursorError
+		if json.Unmarshal(body, &stale) == nil && stale.Message != "" {
+			return &stale
+		}
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(body))
 	}
@@ -199,8 +222,13 @@ func (c *Client) Snapshot(ctx context.Context) (*State, error) {
 }
 
 // Feed returns the entries after a sequence, waiting up to wait for one.
-func (c *Client) Feed(ctx context.Context, after uint64, limit int, wait time.Duration) (Page, error) {
+// epoch, when not nil, is the epoch the sequence belongs to: scimd answers
+// a *StaleCursorError when the feed is in another.
+func (c *Client) Feed(ctx context.Context, after uint64, limit int, wait time.Duration, epoch *string) (Page, error) {
 	q := url.Values{"after": {strconv.FormatUint(after, 10)}, "limit": {strconv.Itoa(limit)}}
+	if epoch != nil {
+		q.Set("epoch", *epoch)
+	}
 	if wait > 0 {
 		q.Set("wait", wait.String())
 	}
@@ -230,9 +258,27 @@ func Follow(ctx context.Context, c *Client, path string, wait time.Duration, onP
 	}
 	failures := 0
 	for {
-		p, err := c.Feed(ctx, st.Seq, 500, wait)
+		var epoch *string
+		if st.EpochKnown {
+			epoch = &st.Epoch
+		}
+		p, err := c.Feed(ctx, st.Seq, 500, wait, epoch)
 		if ctx.Err() != nil {
 			return nil
+		}
+		var stale *StaleCursorError
+		if errors.As(err, &stale) {
+			// scimd was restored from a backup: what this consumer saw
+			// after the backup's head no longer happened. Start again
+			// from the teammates as they are now.
+			if st, err = c.Snapshot(ctx); err != nil {
+				return fmt.Errorf("re-sync after the feed moved to epoch %q: %w", stale.Epoch, err)
+			}
+			st.Epoch, st.EpochKnown = stale.Epoch, true
+			if err := st.Save(path); err != nil {
+				return err
+			}
+			continue
 		}
 		if err != nil {
 			// scimd restarting, network trouble: retry with backoff.
@@ -249,7 +295,9 @@ func Follow(ctx context.Context, c *Client, path string, wait time.Duration, onP
 		for _, e := range p.Entries {
 			st.Apply(e)
 		}
-		if len(p.Entries) > 0 {
+		newEpoch := !st.EpochKnown
+		st.Epoch, st.EpochKnown = p.Epoch, true
+		if len(p.Entries) > 0 || newEpoch {
 			if err := st.Save(path); err != nil {
 				return err
 			}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/scimd/scimd/engine/app"
+	"github.com/scimd/scimd/engine/backup"
 	"github.com/scimd/scimd/engine/delivery"
 )
 
@@ -64,12 +65,20 @@ type server struct {
 	base string
 	scim string // SCIM token
 	read string // read-scoped token: all the consumer needs
+	// close stops it (also done at the end of the test).
+	close func()
 }
 
 func startServer(t *testing.T) *server {
 	t.Helper()
+	return startServerIn(t, t.TempDir(), true)
+}
+
+// startServerIn runs scimd on dataDir, creating its tokens when newTokens.
+func startServerIn(t *testing.T, dataDir string, newTokens bool) *server {
+	t.Helper()
 	a, err := app.Open(context.Background(), app.Config{
-		Data: t.TempDir(), Policies: filepath.Join("..", "..", "policies"), AdminToken: adminToken,
+		Data: dataDir, Policies: filepath.Join("..", "..", "policies"), AdminToken: adminToken,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Delivery: app.DeliveryConfig{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
 	})
@@ -78,7 +87,10 @@ func startServer(t *testing.T) *server {
 	}
 	srv := httptest.NewServer(a.Handler)
 	t.Cleanup(func() { srv.Close(); _ = a.Close() })
-	s := &server{t: t, app: a, base: srv.URL}
+	s := &server{t: t, app: a, base: srv.URL, close: func() { srv.Close(); _ = a.Close() }}
+	if !newTokens {
+		return s
+	}
 	var tok struct{ Token string }
 	s.json(http.MethodPost, "/api/v1/tokens", adminToken, map[string]string{"name": "idp"}, &tok)
 	s.scim = tok.Token
@@ -341,4 +353,75 @@ func TestReceiverKeepsTheTableFromWebhooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameTable(t, again.State(), want)
+}
+
+// TestFollowResyncsAfterARestore: a consumer that followed scimd past the
+// head of a backup is told, once that backup is restored, that the feed is
+// in a new epoch (409), re-reads the teammates and follows from there,
+// ending with the restored directory's state (issue 18, item 1).
+func TestFollowResyncsAfterARestore(t *testing.T) {
+	ctx := context.Background()
+	dirA := t.TempDir()
+	s := startServerIn(t, dirA, true)
+	groups := []string{s.create("Groups", "Intercom Admins"), s.create("Groups", "Intercom Support"), s.create("Groups", "Intercom Viewers")}
+	var users []string
+	for i := range 8 {
+		users = append(users, s.create("Users", fmt.Sprintf("r%02d@example.com", i)))
+	}
+	if err := s.churn(groups, users, 20); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "teammates.json")
+	follow := func(s *server, until func(*State) bool) *State {
+		t.Helper()
+		fctx, stop := context.WithTimeout(ctx, 60*time.Second)
+		defer stop()
+		var last *State
+		err := Follow(fctx, &Client{Server: s.base, Token: s.read}, path, time.Second, func(st *State) {
+			if until(st) {
+				last = st
+				stop()
+			}
+		})
+		if err != nil || last == nil {
+			t.Fatalf("follow: %v (condition not reached)", err)
+		}
+		return last
+	}
+	want := s.directory()
+	follow(s, func(st *State) bool { return st.Seq >= want.Seq })
+
+	backupFile := filepath.Join(t.TempDir(), "scimd.backup")
+	if _, err := backup.Create(ctx, dirA, backupFile); err != nil {
+		t.Fatal(err)
+	}
+	// Changes after the backup: the consumer sees them, the restore loses them.
+	if err := s.churn(groups, users, 40); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		s.create("Users", fmt.Sprintf("lost%02d@example.com", i))
+	}
+	after := s.directory()
+	ahead := follow(s, func(st *State) bool { return st.Seq >= after.Seq })
+	read := s.read
+	s.close()
+
+	dirB := t.TempDir()
+	if _, err := backup.Restore(ctx, backupFile, dirB, backup.RestoreOptions{Records: app.Records()}); err != nil {
+		t.Fatal(err)
+	}
+	r := startServerIn(t, dirB, false)
+	r.read = read
+	restored := r.directory()
+	if restored.Seq >= ahead.Seq {
+		t.Fatalf("the restored feed head %d is not behind the consumer's %d: the test shows nothing", restored.Seq, ahead.Seq)
+	}
+	got := follow(r, func(st *State) bool { return st.EpochKnown && st.Epoch != "" })
+	sameTable(t, *got, restored)
+	for id := range got.Teammates {
+		if _, ok := restored.Teammates[id]; !ok {
+			t.Errorf("the re-synced consumer still has teammate %s, lost by the restore", id)
+		}
+	}
 }
