@@ -50,23 +50,39 @@ const (
 	// PatchOpNameCase: "Add", "Replace", "Remove" as PATCH op names
 	// (Entra ID).
 	PatchOpNameCase Rule = "patch-op-name-case"
+	// PatchLenientRequest: a PATCH body without the PatchOp schema URN,
+	// with an empty Operations array, or with "path": "" (hand-written
+	// clients, Microsoft's validator).
+	PatchLenientRequest Rule = "patch-lenient-request"
+	// PatchDottedKeys: "name.givenName" keys in the value of a path-less
+	// add or replace.
+	PatchDottedKeys Rule = "patch-dotted-keys"
+	// PatchRemoveByValue: remove on a multi-valued attribute with a value
+	// array removes exactly those values (Entra ID), where RFC 7644
+	// §3.5.2.2 defines no value for remove.
+	PatchRemoveByValue Rule = "patch-remove-by-value"
+	// ScalarsAsStrings: a number or boolean where a string attribute is
+	// expected, or a numeric string for an integer or decimal.
+	ScalarsAsStrings Rule = "scalars-as-strings"
 )
 
 // All lists every rule, in documentation order.
 var All = []Rule{StringBooleans, ManagerAsString, SingleValueForMultiValued, URNQualifiedAttributes, BareMemberIDs,
-	FilterValuePathSubAttr, FilterBareValue, FilterLenientString, FilterMissingSpace, PatchFilteredUpsert, PatchOpNameCase}
+	FilterValuePathSubAttr, FilterBareValue, FilterLenientString, FilterMissingSpace, PatchFilteredUpsert, PatchOpNameCase,
+	PatchLenientRequest, PatchDottedKeys, PatchRemoveByValue, ScalarsAsStrings}
 
 // Auto is the default profile: every rule.
 const Auto = "auto"
 
 // Profiles maps each profile name to the rules it enables.
 var Profiles = map[string][]Rule{
-	"rfc":       {},
-	"okta":      {},
-	"entra":     {StringBooleans, ManagerAsString, SingleValueForMultiValued, URNQualifiedAttributes, BareMemberIDs, FilterValuePathSubAttr, FilterBareValue, PatchFilteredUpsert, PatchOpNameCase},
+	"rfc":  {},
+	"okta": {},
+	"entra": {StringBooleans, ManagerAsString, SingleValueForMultiValued, URNQualifiedAttributes, BareMemberIDs, FilterValuePathSubAttr, FilterBareValue, PatchFilteredUpsert, PatchOpNameCase,
+		PatchLenientRequest, PatchDottedKeys, PatchRemoveByValue, ScalarsAsStrings},
 	"onelogin":  {StringBooleans},
 	"ping":      {},
-	"jumpcloud": {},
+	"jumpcloud": {PatchRemoveByValue},
 	"google":    {},
 	Auto:        All,
 }

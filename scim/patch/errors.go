@@ -10,6 +10,7 @@ const (
 	InvalidValue  = "invalidValue"
 	Mutability    = "mutability"
 	InvalidSyntax = "invalidSyntax"
+	InvalidFilter = "invalidFilter"
 )
 
 // Error is a PATCH error. ScimType is one of the scimType values above and

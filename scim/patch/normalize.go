@@ -5,12 +5,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scimd/scimd/scim/compat"
 	"github.com/scimd/scimd/scim/schema"
 )
 
 // normScalar checks and converts a value for a non-complex attribute. It
 // returns nil for null and for the empty string (both mean "unassigned").
-func normScalar(a *schema.Attribute, v any, where string) (any, *Error) {
+func normScalar(a *schema.Attribute, v any, where string, tol *compat.Tracker) (any, *Error) {
 	if v == nil {
 		return nil, nil
 	}
@@ -20,6 +21,9 @@ func normScalar(a *schema.Attribute, v any, where string) (any, *Error) {
 		case bool:
 			return x, nil
 		case string:
+			if !tol.Allow(compat.StringBooleans) {
+				break
+			}
 			if x == "" {
 				return nil, nil
 			}
@@ -39,6 +43,9 @@ func normScalar(a *schema.Attribute, v any, where string) (any, *Error) {
 				return x, nil
 			}
 		case string:
+			if !tol.Allow(compat.ScalarsAsStrings) {
+				break
+			}
 			if x == "" {
 				return nil, nil
 			}
@@ -52,6 +59,9 @@ func normScalar(a *schema.Attribute, v any, where string) (any, *Error) {
 		case json.Number, float64:
 			return x, nil
 		case string:
+			if !tol.Allow(compat.ScalarsAsStrings) {
+				break
+			}
 			if x == "" {
 				return nil, nil
 			}
@@ -70,7 +80,9 @@ func normScalar(a *schema.Attribute, v any, where string) (any, *Error) {
 			}
 			return x, nil
 		case json.Number, float64, bool:
-			return stringifyScalar(x), nil
+			if tol.Allow(compat.ScalarsAsStrings) {
+				return stringifyScalar(x), nil
+			}
 		}
 		return nil, errorf(InvalidValue, "%s must be a string", where)
 	}
@@ -115,7 +127,7 @@ func stringifyScalar(v any) string {
 // schema's casing; unknown and read-only sub-attributes are dropped. A
 // sub-attribute explicitly set to null or "" is kept as a nil entry, so that
 // a merge can clear it. The result is nil when v itself is null or "".
-func normComplex(a *schema.Attribute, v any, where string) (map[string]any, *Error) {
+func normComplex(a *schema.Attribute, v any, where string, tol *compat.Tracker) (map[string]any, *Error) {
 	switch x := v.(type) {
 	case nil:
 		return nil, nil
@@ -129,7 +141,7 @@ func normComplex(a *schema.Attribute, v any, where string) (map[string]any, *Err
 				// and read-only ones (manager.displayName) are ignored.
 				continue
 			}
-			nv, err := normScalar(sa, x[k], where+"."+sa.Name)
+			nv, err := normScalar(sa, x[k], where+"."+sa.Name, tol)
 			if err != nil {
 				return nil, err
 			}
@@ -137,7 +149,7 @@ func normComplex(a *schema.Attribute, v any, where string) (map[string]any, *Err
 		}
 		return out, nil
 	case string, json.Number:
-		return wrapBareValue(a, x, where)
+		return wrapBareValue(a, x, where, tol)
 	}
 	return nil, errorf(InvalidValue, "%s must be an object", where)
 }
@@ -149,9 +161,13 @@ func normComplex(a *schema.Attribute, v any, where string) (map[string]any, *Err
 // {"op":"Add","path":"urn:…:enterprise:2.0:User:manager","value":"271"};
 // SCIM-SDK issue #541, apache/directory-scimple#1242. Microsoft's test
 // collection adds group members as bare id strings).
-func wrapBareValue(a *schema.Attribute, v any, where string) (map[string]any, *Error) {
+func wrapBareValue(a *schema.Attribute, v any, where string, tol *compat.Tracker) (map[string]any, *Error) {
+	rule := compat.ManagerAsString
+	if strings.EqualFold(a.Name, "members") {
+		rule = compat.BareMemberIDs
+	}
 	sub := a.Sub("value")
-	if sub == nil {
+	if sub == nil || !tol.Allow(rule) {
 		return nil, errorf(InvalidValue, "%s must be an object", where)
 	}
 	s, _ := scalarString(v)
@@ -164,7 +180,7 @@ func wrapBareValue(a *schema.Attribute, v any, where string) (map[string]any, *E
 // normElements converts a value for a multi-valued attribute into its list of
 // elements. Empty elements are dropped, and so are the nil entries of complex
 // elements.
-func normElements(a *schema.Attribute, v any, where string) ([]any, *Error) {
+func normElements(a *schema.Attribute, v any, where string, tol *compat.Tracker) ([]any, *Error) {
 	var in []any
 	switch x := v.(type) {
 	case nil:
@@ -175,11 +191,14 @@ func normElements(a *schema.Attribute, v any, where string) ([]any, *Error) {
 		// Tolerance: a single value where an array is expected is taken
 		// as a one-element array (Microsoft's test collection adds a
 		// member as "value": "string id 1"; Entra sends single objects).
+		if !tol.Allow(compat.SingleValueForMultiValued) {
+			return nil, errorf(InvalidValue, "%s must be an array", where)
+		}
 		in = []any{x}
 	}
 	out := make([]any, 0, len(in))
 	for i, e := range in {
-		el, err := normElement(a, e, where+"["+strconv.Itoa(i)+"]")
+		el, err := normElement(a, e, where+"["+strconv.Itoa(i)+"]", tol)
 		if err != nil {
 			return nil, err
 		}
@@ -192,11 +211,11 @@ func normElements(a *schema.Attribute, v any, where string) ([]any, *Error) {
 
 // normElement converts one element of a multi-valued attribute; nil means
 // "nothing" (an empty element).
-func normElement(a *schema.Attribute, v any, where string) (any, *Error) {
+func normElement(a *schema.Attribute, v any, where string, tol *compat.Tracker) (any, *Error) {
 	if a.Type != schema.Complex {
-		return normScalar(a, v, where)
+		return normScalar(a, v, where, tol)
 	}
-	m, err := normComplex(a, v, where)
+	m, err := normComplex(a, v, where, tol)
 	if err != nil {
 		return nil, err
 	}

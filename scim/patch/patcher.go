@@ -44,6 +44,12 @@ type Patcher struct {
 	// emails[type eq "work"].value. When nil, such paths are refused with
 	// invalidPath. Filters on members never go through it.
 	ValueFilterParser ValueFilterParser
+	// ValueFilterChecker, when not nil, checks a value filter against the
+	// resource type before it is used, as a query filter is checked:
+	// valuePath is the whole path's value selection, such as
+	// `emails[type eq "work"]`. An error is answered 400 invalidFilter
+	// (a comparison of the wrong type, an unknown sub-attribute).
+	ValueFilterChecker func(rt *schema.ResourceType, valuePath string) error
 }
 
 // Result is the outcome of Apply.
@@ -83,6 +89,7 @@ func (p *Patcher) ApplyWith(rt *schema.ResourceType, doc map[string]any, ops []O
 	a := &applier{rt: rt, doc: copyMap(doc), tol: tol}
 	if p != nil {
 		a.parseFilter = p.ValueFilterParser
+		a.checkFilter = p.ValueFilterChecker
 	}
 	for i, op := range ops {
 		if err := a.apply(op); err != nil {
@@ -109,6 +116,7 @@ type applier struct {
 	rt          *schema.ResourceType
 	doc         map[string]any
 	parseFilter ValueFilterParser
+	checkFilter func(rt *schema.ResourceType, valuePath string) error
 	members     memberState
 }
 
@@ -318,6 +326,12 @@ func (a *applier) applyPathless(op string, ext *schema.Schema, value any) *Error
 		if t.attr == nil && t.ext == ext {
 			continue // a URN key naming the container itself
 		}
+		if t.sub != nil && !a.tol.Allow(compat.PatchDottedKeys) {
+			return errorf(InvalidPath, "%q in a path-less %s value: keys are attribute names; give %s as an object", truncate(k), op, t.name)
+		}
+		if ext == nil && t.ext != nil && t.attr != nil && !a.tol.Allow(compat.URNQualifiedAttributes) {
+			return errorf(InvalidPath, "%q in a path-less %s value: put extension attributes under their schema URN key", truncate(k), op)
+		}
 		if err := a.applyTarget(op, t, obj[k]); err != nil {
 			return err
 		}
@@ -379,7 +393,7 @@ func (a *applier) write(op string, t target, value any) *Error {
 	case t.sub != nil:
 		return a.writeSub(t, value)
 	case at.MultiValued:
-		elems, err := normElements(at, value, t.name)
+		elems, err := normElements(at, value, t.name, a.tol)
 		if err != nil {
 			return err
 		}
@@ -404,7 +418,7 @@ func (a *applier) write(op string, t target, value any) *Error {
 		// addOnSingularIsReplace: add and replace on a singular complex
 		// attribute both merge the given sub-attributes (RFC 7644
 		// §3.5.2.1 and §3.5.2.3).
-		m, err := normComplex(at, unwrapSingleton(value), t.name)
+		m, err := normComplex(at, unwrapSingleton(value), t.name, a.tol)
 		if err != nil {
 			return err
 		}
@@ -430,7 +444,7 @@ func (a *applier) write(op string, t target, value any) *Error {
 		// addOnSingularIsReplace: Entra sends {"op":"Add","path":"active",…}
 		// and "Add" for attributes that already have a value (rancher#54025,
 		// MS Q&A 1373350); add on a singular attribute replaces it.
-		v, err := normScalar(at, unwrapSingleton(value), t.name)
+		v, err := normScalar(at, unwrapSingleton(value), t.name, a.tol)
 		if err != nil {
 			return err
 		}
@@ -444,7 +458,7 @@ func (a *applier) write(op string, t target, value any) *Error {
 // writeSub sets attr.sub without a filter: on a singular complex attribute,
 // or on every element of a multi-valued one.
 func (a *applier) writeSub(t target, value any) *Error {
-	v, err := normScalar(t.sub, unwrapSingleton(value), t.name+"."+t.sub.Name)
+	v, err := normScalar(t.sub, unwrapSingleton(value), t.name+"."+t.sub.Name, a.tol)
 	if err != nil {
 		return err
 	}
@@ -477,7 +491,7 @@ func (a *applier) writeSub(t target, value any) *Error {
 // writeFiltered applies add or replace to the elements selected by a value
 // filter, creating the element when none matches.
 func (a *applier) writeFiltered(op string, t target, value any) *Error {
-	m, err := a.matcher(t.filter)
+	m, err := a.matcher(t)
 	if err != nil {
 		return err
 	}
@@ -486,11 +500,11 @@ func (a *applier) writeFiltered(op string, t target, value any) *Error {
 		subVal  any            // for attr[filter].sub
 	)
 	if t.sub != nil {
-		if subVal, err = normScalar(t.sub, unwrapSingleton(value), t.name+"."+t.sub.Name); err != nil {
+		if subVal, err = normScalar(t.sub, unwrapSingleton(value), t.name+"."+t.sub.Name, a.tol); err != nil {
 			return err
 		}
 	} else if t.attr.Type == schema.Complex {
-		if elemVal, err = normComplex(t.attr, unwrapSingleton(value), t.name); err != nil {
+		if elemVal, err = normComplex(t.attr, unwrapSingleton(value), t.name, a.tol); err != nil {
 			return err
 		}
 	} else {
@@ -596,7 +610,7 @@ func (a *applier) template(t target) (map[string]any, bool) {
 		if sa == nil || sa.Type == schema.Complex {
 			return nil, false
 		}
-		v, err := normScalar(sa, ts.value, t.name+"."+sa.Name)
+		v, err := normScalar(sa, ts.value, t.name+"."+sa.Name, a.tol)
 		if err != nil || v == nil {
 			return nil, false
 		}
@@ -609,7 +623,13 @@ func (a *applier) template(t target) (map[string]any, bool) {
 }
 
 // matcher compiles a value filter with the configured parser.
-func (a *applier) matcher(expr string) (ValueMatcher, *Error) {
+func (a *applier) matcher(t target) (ValueMatcher, *Error) {
+	expr := t.filter
+	if a.checkFilter != nil {
+		if err := a.checkFilter(a.rt, t.name+"["+expr+"]"); err != nil {
+			return nil, errorf(InvalidFilter, "%s", truncate(err.Error()))
+		}
+	}
 	if a.parseFilter == nil {
 		return nil, errorf(InvalidPath, "value filters are not supported here: [%s]", truncate(expr))
 	}
@@ -636,7 +656,7 @@ func (a *applier) remove(t target, value any) *Error {
 	}
 	switch {
 	case t.filter != "":
-		m, err := a.matcher(t.filter)
+		m, err := a.matcher(t)
 		if err != nil {
 			return err
 		}
@@ -667,6 +687,9 @@ func (a *applier) remove(t target, value any) *Error {
 		}
 		a.set(t, dropEmpty(out))
 	case at.MultiValued && value != nil:
+		if !a.tol.Allow(compat.PatchRemoveByValue) {
+			return errorf(InvalidSyntax, "remove takes no value (RFC 7644 §3.5.2.2): select the values with a filter, %s[value eq \"…\"]", t.name)
+		}
 		return a.removeValues(t, cur, value)
 	default:
 		a.set(t, nil)
@@ -681,7 +704,7 @@ func (a *applier) remove(t target, value any) *Error {
 // on any multi-valued attribute removes exactly the listed values, never all
 // of them; MicrosoftDocs/azure-docs#30826). An empty list removes nothing.
 func (a *applier) removeValues(t target, cur, value any) *Error {
-	elems, err := normElements(t.attr, value, t.name)
+	elems, err := normElements(t.attr, value, t.name, a.tol)
 	if err != nil {
 		return err
 	}
@@ -735,6 +758,9 @@ func (a *applier) applyMembers(op string, t target, value any) *Error {
 		// removeWithValueArray: Entra's
 		// {"op":"Remove","path":"members","value":[{"value":"u1"}]} removes
 		// exactly u1, never everyone (azure-docs#30826, SimpleIdServer#244).
+		if !a.tol.Allow(compat.PatchRemoveByValue) {
+			return errorf(InvalidSyntax, "remove takes no value (RFC 7644 §3.5.2.2): select members with a filter, members[value eq \"…\"]")
+		}
 		ms, err := parseMembers(value)
 		if err != nil {
 			return err

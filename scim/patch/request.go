@@ -3,9 +3,11 @@ package patch
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/scimd/scimd/scim/compat"
 	"io"
 	"strings"
+
+	"github.com/scimd/scimd/scim/compat"
+	"github.com/scimd/scimd/scim/schema"
 )
 
 // Operation names, as normalised by ParseRequest.
@@ -50,6 +52,9 @@ func ParseRequestWith(body []byte, tol *compat.Tracker) ([]Operation, error) {
 	if top == nil {
 		return nil, errorf(InvalidSyntax, "the request body must be a JSON object")
 	}
+	if !hasPatchOpSchema(top) && !tol.Allow(compat.PatchLenientRequest) {
+		return nil, errorf(InvalidSyntax, "the request's \"schemas\" must list %s (RFC 7644 §3.5.2)", schema.PatchOpURN)
+	}
 	rawOps, found, err := memberFold(top, "Operations")
 	if err != nil {
 		return nil, err
@@ -63,6 +68,9 @@ func ParseRequestWith(body []byte, tol *compat.Tracker) ([]Operation, error) {
 	}
 	// Tolerance (Microsoft SCIM validator, scimmy#59, SCIMReferenceCode#112):
 	// an empty Operations array is a successful no-op rather than a 400.
+	if len(list) == 0 && !tol.Allow(compat.PatchLenientRequest) {
+		return nil, errorf(InvalidSyntax, "\"Operations\" must hold one or more operations (RFC 7644 §3.5.2)")
+	}
 	ops := make([]Operation, 0, len(list))
 	for i, raw := range list {
 		op, err := parseOperation(i, raw, tol)
@@ -113,6 +121,9 @@ func parseOperation(i int, raw json.RawMessage, tol *compat.Tracker) (Operation,
 		// Tolerance: an empty path is treated as no path (a path-less
 		// add/replace); several hand-written clients send "path": "".
 		op.Path = strings.TrimSpace(p)
+		if op.Path == "" && !tol.Allow(compat.PatchLenientRequest) {
+			return Operation{}, errorf(InvalidPath, "operation %d: \"path\" must not be empty: leave it out for a path-less %s", i, op.Op)
+		}
 	}
 	if op.Path != "" {
 		if _, err := parsePath(op.Path); err != nil {
@@ -205,4 +216,23 @@ func truncate(s string) string {
 		return s
 	}
 	return s[:max] + "…"
+}
+
+// hasPatchOpSchema reports whether the body's "schemas" lists the PatchOp
+// message URN.
+func hasPatchOpSchema(top map[string]json.RawMessage) bool {
+	raw, found, err := memberFold(top, "schemas")
+	if err != nil || !found {
+		return false
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) != nil {
+		return false
+	}
+	for _, s := range list {
+		if strings.EqualFold(s, schema.PatchOpURN) {
+			return true
+		}
+	}
+	return false
 }

@@ -283,9 +283,13 @@ func normalizeSingle(a *schema.Attribute, raw any, path string, tol *compat.Trac
 			}
 			return v, nil
 		case float64:
-			return strconv.FormatFloat(v, 'f', -1, 64), nil
+			if tol.Allow(compat.ScalarsAsStrings) {
+				return strconv.FormatFloat(v, 'f', -1, 64), nil
+			}
 		case json.Number:
-			return v.String(), nil
+			if tol.Allow(compat.ScalarsAsStrings) {
+				return v.String(), nil
+			}
 		}
 		return nil, badRequest("invalidValue", "%s must be a string", path)
 	}

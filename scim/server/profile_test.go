@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -119,5 +120,88 @@ func TestCompatibilityProfiles(t *testing.T) {
 	list := expect(t, ts.do(http.MethodGet, "/api/v1/tokens", nil, withToken(ts.Admin)), http.StatusOK)
 	if !strings.Contains(string(list.Body), `"profile":"entra"`) || !strings.Contains(string(list.Body), `"profile":"auto"`) {
 		t.Fatalf("token list %s", list.Body)
+	}
+}
+
+// TestRFCProfileIsStrictInPatch: every PATCH tolerance is a rule of its
+// own: under the rfc profile each request below is refused with the
+// status and scimType RFC 7644 gives, changing nothing; under the profile
+// that enables the rule (and auto) it is accepted, and the audit event
+// names the rule.
+func TestRFCProfileIsStrictInPatch(t *testing.T) {
+	ts := newTestServer(t)
+	tokens := map[string]string{"auto": ts.Token}
+	for _, p := range []string{"rfc", "entra", "jumpcloud"} {
+		tokens[p] = profileToken(t, ts, "idp-"+p, p)
+	}
+	for _, c := range []struct {
+		name     string
+		group    bool // the request targets a group with one member
+		body     func(member string) map[string]any
+		scimType string
+		lenient  string // a profile enabling the rule
+		rule     string
+	}{
+		{"no PatchOp schema", false, func(string) map[string]any {
+			return map[string]any{"Operations": []any{op("replace", "title", "x")}}
+		}, "invalidSyntax", "entra", "patch-lenient-request"},
+		{"empty Operations", false, func(string) map[string]any {
+			return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": []any{}}
+		}, "invalidSyntax", "entra", ""}, // nothing changed, so no rule is named
+		{"empty path", false, func(string) map[string]any {
+			return patchBody(map[string]any{"op": "replace", "path": "", "value": map[string]any{"title": "x"}})
+		}, "invalidPath", "entra", "patch-lenient-request"},
+		{"string boolean in a PATCH value", false, func(string) map[string]any {
+			return patchBody(op("replace", "active", "False"))
+		}, "invalidValue", "entra", "string-booleans"},
+		{"number for a string", false, func(string) map[string]any {
+			return patchBody(op("replace", "title", 42))
+		}, "invalidValue", "entra", "scalars-as-strings"},
+		{"bare manager id", false, func(string) map[string]any {
+			return patchBody(op("add", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "271"))
+		}, "invalidValue", "entra", "manager-as-string"},
+		{"single value for a multi-valued attribute", false, func(string) map[string]any {
+			return patchBody(op("add", "emails", map[string]any{"value": "one@example.com", "type": "work"}))
+		}, "invalidValue", "entra", "single-value-for-multi-valued"},
+		{"dotted key in a path-less value", false, func(string) map[string]any {
+			return patchBody(op("replace", "", map[string]any{"name.givenName": "Barbara"}))
+		}, "invalidPath", "entra", "patch-dotted-keys"},
+		{"URN-qualified key in a path-less value", false, func(string) map[string]any {
+			return patchBody(op("replace", "", map[string]any{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Sales"}))
+		}, "invalidPath", "entra", "urn-qualified-attributes"},
+		{"remove members by value", true, func(member string) map[string]any {
+			return patchBody(op("remove", "members", []any{map[string]any{"value": member}}))
+		}, "invalidSyntax", "jumpcloud", "patch-remove-by-value"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, profile := range []string{"rfc", c.lenient, "auto"} {
+				u := ts.createUser(strings.ReplaceAll(c.name, " ", "-") + "-" + profile + "@example.com")
+				path := "/Users/" + str(u, "id")
+				if c.group {
+					g := ts.do(http.MethodPost, "/Groups", map[string]any{"displayName": c.name + " " + profile,
+						"members": []any{map[string]any{"value": str(u, "id")}}})
+					expect(t, g, http.StatusCreated)
+					path = "/Groups/" + str(g.JSON, "id")
+				}
+				before := expect(t, ts.do(http.MethodGet, path, nil), http.StatusOK).JSON["meta"]
+				r := ts.do(http.MethodPatch, path, c.body(str(u, "id")), withToken(tokens[profile]))
+				if profile == "rfc" {
+					checkSCIMError(t, r, 400, c.scimType)
+					after := expect(t, ts.do(http.MethodGet, path, nil), http.StatusOK).JSON["meta"]
+					if fmt.Sprint(after) != fmt.Sprint(before) {
+						t.Errorf("a refused PATCH changed the resource: meta %v → %v", before, after)
+					}
+					continue
+				}
+				if r.Status/100 != 2 {
+					t.Fatalf("%s: %d %s", profile, r.Status, r.Body)
+				}
+				if c.rule != "" {
+					if got := compatRules(t, ts); !strings.Contains(got, c.rule) {
+						t.Errorf("%s: audit names %q, want %s", profile, got, c.rule)
+					}
+				}
+			}
+		})
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/scimd/scimd/scim/filter"
 	"github.com/scimd/scimd/scim/patch"
+	"github.com/scimd/scimd/scim/schema"
 	"github.com/scimd/scimd/scim/store"
 )
 
@@ -122,6 +123,12 @@ func newPatcher() *patch.Patcher {
 			return nil, err
 		}
 		return valueMatcher{f}, nil
+	}, ValueFilterChecker: func(rt *schema.ResourceType, valuePath string) error {
+		f, err := filter.Parse(valuePath)
+		if err != nil {
+			return err
+		}
+		return f.Validate(rt)
 	}}
 }
 
