@@ -52,7 +52,7 @@ OKTA_TOKEN=$(scimd token create --name okta)
 scimd token list
 
 step "3. Okta pushes users and groups (recorded requests)"
-go run ./examples/walkthrough/replay --url "$SCIMD_SERVER/scim/v2" --token "$OKTA_TOKEN" examples/idp/okta/sequence.json
+go run ./examples/walkthrough/replay --url "$SCIMD_SERVER/scim/v2" --token "$OKTA_TOKEN" --settle-token "$SCIMD_ADMIN_TOKEN" examples/idp/okta/sequence.json
 
 step "4. Roles appear"
 scimd teammate list

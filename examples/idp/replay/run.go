@@ -69,6 +69,11 @@ func (s *Sequence) Run(ctx context.Context, client *http.Client, baseURL, token 
 	r := &runner{client: client, base: strings.TrimRight(baseURL, "/"), token: token}
 	vars := map[string]string{}
 	for i, st := range s.Steps {
+		if i > 0 && s.AfterStep != nil {
+			if err := s.AfterStep(ctx); err != nil {
+				return fmt.Errorf("replay %s: after step %d: %w", s.IdP, i, err)
+			}
+		}
 		if err := r.step(ctx, st, vars); err != nil {
 			var se *StepError
 			if errors.As(err, &se) {

@@ -29,6 +29,7 @@ package replay
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,6 +54,11 @@ type Sequence struct {
 	// Expect is the complete state after the last step: every User and Group
 	// that must exist. Anything else found on the server is a difference.
 	Expect State `json:"expect"`
+	// AfterStep, when set, runs between steps: the walkthrough waits
+	// there until scimd has applied the roles, so every step's effect is
+	// in the history it shows (an IdP does not wait, and two steps that
+	// cancel each other within milliseconds may leave no change).
+	AfterStep func(ctx context.Context) error `json:"-"`
 }
 
 // Step is one HTTP request the identity provider sends and what the service

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/scimd/scimd/examples/idp/replay"
@@ -38,6 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	base := fs.String("url", "http://127.0.0.1:8080/scim/v2", "SCIM base URL of the running scimd")
 	token := fs.String("token", os.Getenv("SCIMD_SCIM_TOKEN"), "SCIM bearer token (default: SCIMD_SCIM_TOKEN)")
+	settleToken := fs.String("settle-token", "", "a read token: after each step, wait until scimd has applied its roles (GET /api/v1/settled), so each step shows in the history")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: replay [--url URL] [--token TOKEN] SEQUENCE.json...")
 		fs.PrintDefaults()
@@ -58,6 +60,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if *settleToken != "" {
+			seq.AfterStep = settler(client, *base, *settleToken)
+		}
 		if err := seq.Run(ctx, client, *base, *token); err != nil {
 			return err
 		}
@@ -65,4 +70,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			file, len(seq.Steps), seq.IdP, len(seq.Expect.Users), len(seq.Expect.Groups))
 	}
 	return nil
+}
+
+// settler waits, through the admin API next to the SCIM base URL, until
+// scimd has reconciled every write it acknowledged.
+func settler(client *http.Client, scimBase, token string) func(context.Context) error {
+	api := strings.TrimSuffix(strings.TrimRight(scimBase, "/"), "/scim/v2") + "/api/v1/settled?timeout=10s"
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, api, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("wait for scimd to settle: %w", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("wait for scimd to settle: %s", resp.Status)
+		}
+		return nil
+	}
 }
