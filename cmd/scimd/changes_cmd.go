@@ -1,12 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"text/tabwriter"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,34 +35,21 @@ policy revision is activated, so revert or fix the policy in git.`,
 		Short: "List held changes (pending by default)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(format, formatTable, formatJSON); err != nil {
-				return err
-			}
 			c, err := newAdminClient(serverAddr, token)
 			if err != nil {
 				return err
 			}
-			status, body, err := c.call(cmd.Context(), http.MethodGet, "/api/v1/changes?state="+url.QueryEscape(state), nil)
-			if err != nil {
-				return err
-			}
-			if status != http.StatusOK {
-				return c.apiError(status, body)
-			}
-			if format == formatJSON {
-				return writeIndented(cmd.OutOrStdout(), body)
-			}
 			var out struct {
 				Changes []reconcile.PendingChange `json:"changes"`
 			}
-			if err := json.Unmarshal(body, &out); err != nil {
-				return fmt.Errorf("decode changes: %w", err)
+			if done, err := getListing(cmd.Context(), c, cmd.OutOrStdout(), "/api/v1/changes?state="+url.QueryEscape(state), format, &out); done {
+				return err
 			}
-			return writeChanges(cmd.OutOrStdout(), out.Changes)
+			return changesTable(out.Changes).write(cmd.OutOrStdout(), format)
 		},
 	}
 	list.Flags().StringVar(&state, "state", reconcile.ChangePending, "pending, approved, rejected or all")
-	list.Flags().StringVar(&format, "format", formatTable, "output format: table or json")
+	addListFormat(list, &format)
 
 	show := &cobra.Command{
 		Use:   "show ID",
@@ -143,14 +129,20 @@ func decisionText(past string, ch *reconcile.PendingChange) string {
 	return s + " (" + held + ")"
 }
 
-func writeChanges(w io.Writer, changes []reconcile.PendingChange) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tCREATED\tTRIGGER\tCHANGES\tDEMOTIONS\tDECIDED BY")
+func changesTable(changes []reconcile.PendingChange) *table {
+	t := &table{header: []string{"ID", "STATE", "CREATED", "TRIGGER", "CHANGES", "DEMOTIONS", "DECIDED BY"}}
 	for _, c := range changes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d of %d\t%s\n", c.ID, c.State, c.Created.UTC().Format(time.RFC3339),
-			triggerText(c.Trigger), len(c.Changes), c.Demotions, c.Teammates, c.DecidedBy)
+		t.add(c.ID, c.State, c.Created.UTC().Format(time.RFC3339), triggerText(c.Trigger), strconv.Itoa(len(c.Changes)),
+			fmt.Sprintf("%d of %d", c.Demotions, c.Teammates), orDash(strPtr(c.DecidedBy)))
 	}
-	return tw.Flush()
+	return t
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func writeChange(w io.Writer, c *reconcile.PendingChange) error {

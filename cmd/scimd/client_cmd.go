@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 )
@@ -52,6 +51,7 @@ func newClientCmd() *cobra.Command {
 	create.Flags().StringSliceVar(&scopes, "scope", []string{"scim"}, "scopes the client may request (scim, read, plan, approve, admin)")
 	_ = create.MarkFlagRequired("name")
 
+	var listFormat string
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List clients with their scopes and secret ids",
@@ -64,21 +64,21 @@ func newClientCmd() *cobra.Command {
 			var out struct {
 				Clients []clientView `json:"clients"`
 			}
-			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/clients", nil, &out); err != nil {
+			if done, err := getListing(cmd.Context(), c, cmd.OutOrStdout(), "/api/v1/clients", listFormat, &out); done {
 				return err
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CLIENT ID\tNAME\tSCOPES\tCREATED\tSECRETS (id created)")
+			t := table{header: []string{"CLIENT ID", "NAME", "SCOPES", "CREATED", "SECRETS (id created)"}}
 			for _, cl := range out.Clients {
 				var secrets []string
 				for _, s := range cl.Secrets {
 					secrets = append(secrets, s.ID+" "+s.Created)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cl.ClientID, cl.Name, strings.Join(cl.Scopes, ","), cl.Created, strings.Join(secrets, ", "))
+				t.add(cl.ClientID, cl.Name, strings.Join(cl.Scopes, ","), cl.Created, strings.Join(secrets, ", "))
 			}
-			return tw.Flush()
+			return t.write(cmd.OutOrStdout(), listFormat)
 		},
 	}
+	addListFormat(list, &listFormat)
 	rotate := &cobra.Command{
 		Use:   "rotate CLIENT_ID",
 		Short: "Add a second secret (printed once); remove the old one with revoke --secret once the IdP uses the new one",

@@ -38,7 +38,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newPlanCmd(), newAuditCmd(), newTeammateCmd(), newReportCmd(), newChangesCmd())
 	root.AddCommand(newWebhookCmd(), newVersionCmd(), newHealthcheckCmd())
 	root.AddCommand(newExplainCmd(), newWhatIfCmd(), newShadowCmd())
-	root.AddCommand(newMigrateCmd(), newBackupCmd(), newRestoreCmd())
+	root.AddCommand(newMigrateCmd(), newBackupCmd(), newRestoreCmd(), newGroupsCmd())
 	root.Version = buildinfo.Read().String()
 	root.SetVersionTemplate("{{.Version}}\n")
 	return root

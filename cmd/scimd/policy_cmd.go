@@ -17,7 +17,7 @@ const defaultPolicyDir = "./policies"
 func newPolicyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
-		Short: "Test and check a Rego policy directory as the server would before activating it",
+		Short: "Test and check a policy directory as the server would; show or reload the server's active policy",
 	}
 	cmd.AddCommand(
 		newPolicyGateCmd("test", "Compile a policy directory, run its *_test.rego tests and check the policy contract",
@@ -34,6 +34,7 @@ capabilities, and checks the policy contract, without running the tests.
 Exits with status 1, naming file:line, if the set would be refused.`,
 			policy.Check),
 	)
+	cmd.AddCommand(newPolicyStatusCmds()...)
 	return cmd
 }
 

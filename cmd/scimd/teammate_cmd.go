@@ -8,8 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -108,8 +108,18 @@ provider's request, a policy activation, a manual change, an approval).`,
 		Short: "List teammates with their role and access",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(listFormat, formatTable, formatJSON); err != nil {
+			if err := checkFormat(listFormat, listFormats...); err != nil {
 				return err
+			}
+			switch strings.ToLower(access) {
+			case "", "true", "false":
+				access = strings.ToLower(access)
+			case "yes":
+				access = "true"
+			case "no":
+				access = "false"
+			default:
+				return fmt.Errorf("--access %q: use yes, no, true or false", access)
 			}
 			c, err := newAdminClient(serverAddr, token)
 			if err != nil {
@@ -142,21 +152,55 @@ provider's request, a policy activation, a manual change, an approval).`,
 			if err := json.Unmarshal(body, &out); err != nil {
 				return fmt.Errorf("decode teammates: %w", err)
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "USERNAME\tROLE\tACCESS\tEXCLUDED\tGROUPS\tID")
+			sort.SliceStable(out.Teammates, func(i, j int) bool { return out.Teammates[i].UserName < out.Teammates[j].UserName })
+			tab := table{header: []string{"USERNAME", "ROLE", "ACCESS", "EXCLUDED", "GROUPS", "ID"}}
 			for _, t := range out.Teammates {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.UserName, t.role(), yesNo(t.Access), yesNo(t.Excluded),
-					strings.Join(t.Groups, ", "), t.ID)
+				tab.add(t.UserName, t.role(), yesNo(t.Access), yesNo(t.Excluded), strings.Join(t.Groups, ", "), t.ID)
 			}
-			return tw.Flush()
+			return tab.write(cmd.OutOrStdout(), listFormat)
 		},
 	}
 	list.Flags().StringVar(&role, "role", "", "only teammates with this role")
 	list.Flags().StringVar(&group, "group", "", "only members of this group (id or displayName)")
-	list.Flags().StringVar(&access, "access", "", "only teammates with (true) or without (false) access")
-	list.Flags().StringVar(&listFormat, "format", formatTable, "output format: table or json")
+	list.Flags().StringVar(&access, "access", "", "only teammates with (yes, true) or without (no, false) access")
+	addListFormat(list, &listFormat)
 
-	cmd.AddCommand(show, list)
+	var historyFormat string
+	history := &cobra.Command{
+		Use:   "history ID|USERNAME",
+		Short: "A teammate's role and access changes, oldest first, with their causes",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(historyFormat, formatText, formatJSON); err != nil {
+				return err
+			}
+			c, err := newAdminClient(serverAddr, token)
+			if err != nil {
+				return err
+			}
+			settle(cmd.Context(), c, settleFor, cmd.ErrOrStderr())
+			status, body, err := c.call(cmd.Context(), http.MethodGet, "/api/v1/teammates/"+url.PathEscape(args[0])+"/history", nil)
+			if err != nil {
+				return err
+			}
+			if status != http.StatusOK {
+				return fmt.Errorf("teammate %s: %w", args[0], c.apiError(status, body))
+			}
+			if historyFormat == formatJSON {
+				return writeIndented(cmd.OutOrStdout(), body)
+			}
+			var doc struct {
+				History []review.HistoryEntry `json:"history"`
+			}
+			if err := json.Unmarshal(body, &doc); err != nil {
+				return fmt.Errorf("decode history: %w", err)
+			}
+			return review.WriteHistoryText(cmd.OutOrStdout(), doc.History)
+		},
+	}
+	history.Flags().StringVar(&historyFormat, "format", formatText, "output format: text or json")
+
+	cmd.AddCommand(show, list, history)
 	return cmd
 }
 

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 )
@@ -20,6 +19,7 @@ type tokenView struct {
 	Expired               bool     `json:"expired"`
 	LastUsed              *string  `json:"lastUsed"`
 	PreviousSecretExpires *string  `json:"previousSecretExpires"`
+	Profile               string   `json:"profile"`
 }
 
 func orDash(s *string) string {
@@ -79,6 +79,7 @@ does not expire.`,
 	create.Flags().StringVar(&profile, "profile", "", "IdP compatibility profile of a SCIM token: rfc (strict), okta, entra, onelogin, ping, jumpcloud, google or auto (every tolerance rule, the default)")
 	_ = create.MarkFlagRequired("name")
 
+	var listFormat string
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List tokens with their scopes, expiry, creation and last use",
@@ -91,21 +92,21 @@ does not expire.`,
 			var out struct {
 				Tokens []tokenView `json:"tokens"`
 			}
-			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/tokens", nil, &out); err != nil {
+			if done, err := getListing(cmd.Context(), c, cmd.OutOrStdout(), "/api/v1/tokens", listFormat, &out); done {
 				return err
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSCOPES\tCREATED\tEXPIRES\tLAST USED\tPREVIOUS SECRET UNTIL")
-			for _, t := range out.Tokens {
-				exp := orDash(t.Expires)
-				if t.Expired {
+			t := table{header: []string{"NAME", "SCOPES", "PROFILE", "CREATED", "EXPIRES", "LAST USED", "PREVIOUS SECRET UNTIL"}}
+			for _, tk := range out.Tokens {
+				exp := orDash(tk.Expires)
+				if tk.Expired {
 					exp += " (expired)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, strings.Join(t.Scopes, ","), t.Created, exp, orDash(t.LastUsed), orDash(t.PreviousSecretExpires))
+				t.add(tk.Name, strings.Join(tk.Scopes, ","), tk.Profile, tk.Created, exp, orDash(tk.LastUsed), orDash(tk.PreviousSecretExpires))
 			}
-			return tw.Flush()
+			return t.write(cmd.OutOrStdout(), listFormat)
 		},
 	}
+	addListFormat(list, &listFormat)
 	var grace string
 	rotate := &cobra.Command{
 		Use:   "rotate NAME [--grace 24h]",

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -70,6 +68,7 @@ change that failed.`,
 	_ = add.MarkFlagRequired("url")
 
 	var jsonOut bool
+	var listFormat string
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List endpoints with their state, cursor and last error",
@@ -82,18 +81,17 @@ change that failed.`,
 			var out struct {
 				Webhooks []delivery.View `json:"webhooks"`
 			}
-			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/webhooks", nil, &out); err != nil {
+			if jsonOut {
+				listFormat = formatJSON
+			}
+			if done, err := getListing(cmd.Context(), c, cmd.OutOrStdout(), "/api/v1/webhooks", listFormat, &out); done {
 				return err
 			}
-			if jsonOut {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
-			}
-			return writeWebhooks(cmd.OutOrStdout(), out.Webhooks)
+			return webhookTable(out.Webhooks).write(cmd.OutOrStdout(), listFormat)
 		},
 	}
-	list.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	addListFormat(list, &listFormat)
+	list.Flags().BoolVar(&jsonOut, "json", false, "the same as --format json")
 
 	remove := &cobra.Command{
 		Use:   "remove ID",
@@ -132,10 +130,9 @@ change that failed.`,
 	return cmd
 }
 
-// writeWebhooks prints endpoints as a table.
-func writeWebhooks(w io.Writer, hooks []delivery.View) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tURL\tEVENTS\tCURSOR\tBEHIND\tFAILURES\tLAST ERROR")
+// webhookTable lists endpoints as table rows.
+func webhookTable(hooks []delivery.View) *table {
+	t := &table{header: []string{"ID", "STATE", "URL", "EVENTS", "CURSOR", "BEHIND", "FAILURES", "LAST ERROR"}}
 	for _, h := range hooks {
 		events := "all"
 		if len(h.Events) > 0 {
@@ -145,7 +142,7 @@ func writeWebhooks(w io.Writer, hooks []delivery.View) error {
 		if h.Failing && h.LastError != "" {
 			lastErr = h.LastError
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", h.ID, h.State, h.URL, events, h.Cursor, h.Behind, h.Failures, lastErr)
+		t.add(h.ID, h.State, h.URL, events, strconv.FormatUint(h.Cursor, 10), strconv.FormatUint(h.Behind, 10), strconv.Itoa(h.Failures), lastErr)
 	}
-	return tw.Flush()
+	return t
 }
