@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -86,6 +87,18 @@ func TestListingCommandsFormats(t *testing.T) {
 		t.Errorf("a teammate without a role is not shown as none: %v\n%s", err, out)
 	}
 
+	// One spelling of "no role": null in JSON, in the teammates, the feed
+	// and held changes alike.
+	for _, path := range []string{"/api/v1/teammates", "/api/v1/feed?after=0&limit=1000", "/api/v1/changes?state=all"} {
+		body := c.admin(http.MethodGet, path, nil, nil)
+		if strings.Contains(body, `"role":""`) {
+			t.Errorf("%s spells no role as \"\": %s", path, body)
+		}
+	}
+	if feed := c.admin(http.MethodGet, "/api/v1/feed?after=0&limit=1000", nil, nil); !strings.Contains(feed, `"role":null`) {
+		t.Errorf("the feed has no null role: %s", feed)
+	}
+
 	// The commands that had only curl before.
 	if out, err := d.cli("teammate", "history", "amy@example.com"); err != nil || !strings.Contains(out, "support") {
 		t.Errorf("teammate history: %v\n%s", err, out)
@@ -98,5 +111,28 @@ func TestListingCommandsFormats(t *testing.T) {
 	}
 	if out, err := d.cli("groups", "list"); err != nil || !strings.Contains(out, "mapped by its display name") {
 		t.Errorf("groups list does not show the display-name warning: %v\n%s", err, out)
+	}
+}
+
+// TestPolicyDirectorySpelledOneWay: the policy directory is --policies for
+// every command that reads one (serve, plan, whatif, policy test|check,
+// shadow set); the older positional form still works, and two different
+// directories are refused.
+func TestPolicyDirectorySpelledOneWay(t *testing.T) {
+	dir := filepath.Join("..", "..", "policies")
+	for _, args := range [][]string{
+		{"policy", "check", "--policies", dir},
+		{"policy", "check", dir},
+		{"policy", "test", "--policies", dir},
+	} {
+		if out, err := runScimd(args...); err != nil {
+			t.Errorf("%v: %v\n%s", args, err, out)
+		}
+	}
+	if out, err := runScimd("policy", "check", "--policies", dir, t.TempDir()); err == nil || !strings.Contains(out, "two policy directories") {
+		t.Errorf("two directories: %v\n%s", err, out)
+	}
+	if out, err := runScimd("shadow", "set"); err == nil || !strings.Contains(out, "--policies") {
+		t.Errorf("shadow set without a directory: %v\n%s", err, out)
 	}
 }

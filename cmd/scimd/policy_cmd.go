@@ -40,15 +40,16 @@ Exits with status 1, naming file:line, if the set would be refused.`,
 
 // newPolicyGateCmd wires one gate function to a `scimd policy` subcommand.
 func newPolicyGateCmd(name, short, long string, gate func(ctx context.Context, dir string, w io.Writer) (bool, error)) *cobra.Command {
-	return &cobra.Command{
-		Use:   name + " [DIR]",
+	var policies string
+	cmd := &cobra.Command{
+		Use:   name + " [--policies DIR | DIR]",
 		Short: short,
-		Long:  long + "\n\nDIR defaults to " + defaultPolicyDir + ".",
+		Long:  long + "\n\nDIR (--policies, as for serve, plan and whatif, or the argument) defaults to " + defaultPolicyDir + ".",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := defaultPolicyDir
-			if len(args) == 1 {
-				dir = args[0]
+			dir, err := policyDirArg(policies, args, defaultPolicyDir)
+			if err != nil {
+				return err
 			}
 			ok, err := gate(cmd.Context(), dir, cmd.OutOrStdout())
 			if err != nil {
@@ -60,4 +61,22 @@ func newPolicyGateCmd(name, short, long string, gate func(ctx context.Context, d
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&policies, "policies", "", "policy directory")
+	return cmd
+}
+
+// policyDirArg is the policy directory of a command that takes it as
+// --policies (the spelling of serve, plan and whatif) or as its argument.
+func policyDirArg(flag string, args []string, def string) (string, error) {
+	switch {
+	case flag != "" && len(args) == 1 && args[0] != flag:
+		return "", fmt.Errorf("two policy directories: --policies %s and %s", flag, args[0])
+	case flag != "":
+		return flag, nil
+	case len(args) == 1:
+		return args[0], nil
+	case def != "":
+		return def, nil
+	}
+	return "", fmt.Errorf("no policy directory: pass --policies DIR")
 }

@@ -59,12 +59,17 @@ merging it into the live policies.`,
 	}
 	report.Flags().StringVar(&format, "format", formatText, "output format: text or json")
 
+	var shadowDir string
 	set := &cobra.Command{
-		Use:   "set DIR",
+		Use:   "set [--policies DIR | DIR]",
 		Short: "Make the policy set in DIR the shadow policy (gated as a reload would)",
-		Args:  cobra.ExactArgs(1),
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cand, err := readCandidate(args[0])
+			dir, err := policyDirArg(shadowDir, args, "")
+			if err != nil {
+				return err
+			}
+			cand, err := readCandidate(dir)
 			if err != nil {
 				return err
 			}
@@ -77,7 +82,7 @@ merging it into the live policies.`,
 				return err
 			}
 			if status != http.StatusOK {
-				return fmt.Errorf("shadow set %s: %w", args[0], c.apiError(status, body))
+				return fmt.Errorf("shadow set %s: %w", dir, c.apiError(status, body))
 			}
 			var st struct{ Revision string }
 			_ = json.Unmarshal(body, &st)
@@ -85,6 +90,7 @@ merging it into the live policies.`,
 			return nil
 		},
 	}
+	set.Flags().StringVar(&shadowDir, "policies", "", "the shadow policy directory")
 	clear := &cobra.Command{
 		Use:   "clear",
 		Short: "Stop evaluating the shadow policy",

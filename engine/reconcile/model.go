@@ -198,6 +198,38 @@ func Records() map[string]store.RecordDecoder {
 	}
 }
 
+// stateJSON is State as JSON: a role is null when there is none, the one
+// spelling of "no role" of teammates, the feed and held changes.
+type stateJSON struct {
+	Role     *string `json:"role"`
+	Access   bool    `json:"access"`
+	Excluded bool    `json:"excluded"`
+	Exists   bool    `json:"exists"`
+}
+
+// MarshalJSON writes "role": null for a State without a role.
+func (s State) MarshalJSON() ([]byte, error) {
+	j := stateJSON{Access: s.Access, Excluded: s.Excluded, Exists: s.Exists}
+	if s.Role != "" {
+		j.Role = &s.Role
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads a State written with "role": null or "" (records
+// written before roles were null).
+func (s *State) UnmarshalJSON(b []byte) error {
+	var j stateJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*s = State{Access: j.Access, Excluded: j.Excluded, Exists: j.Exists}
+	if j.Role != nil {
+		s.Role = *j.Role
+	}
+	return nil
+}
+
 // stateOf returns a teammate's State (the zero State for nil).
 func stateOf(t *Teammate) State {
 	if t == nil {
@@ -209,7 +241,11 @@ func stateOf(t *Teammate) State {
 // detail is the State as plain JSON data for audit events (which then hash
 // in one encoding pass); it encodes exactly as the State does.
 func (s State) detail() map[string]any {
-	return map[string]any{"role": s.Role, "access": s.Access, "excluded": s.Excluded, "exists": s.Exists}
+	var role any
+	if s.Role != "" {
+		role = s.Role
+	}
+	return map[string]any{"role": role, "access": s.Access, "excluded": s.Excluded, "exists": s.Exists}
 }
 
 // detail is the Cause as plain JSON data for audit events; it encodes
