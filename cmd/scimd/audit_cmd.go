@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -155,8 +156,11 @@ a SIEM (audit export). docs/audit.md describes every event type.`,
   scimd audit --format jsonl --follow`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(format, formatTable, formatJSONL); err != nil {
+			if err := checkFormat(format, formatTable, formatJSON, formatCSV, formatJSONL); err != nil {
 				return err
+			}
+			if follow && format == formatJSON {
+				return fmt.Errorf("--follow writes events as they come: use --format jsonl (one JSON event a line), table or csv")
 			}
 			c, err := newAdminClient(serverAddr, token)
 			if err != nil {
@@ -168,7 +172,7 @@ a SIEM (audit export). docs/audit.md describes every event type.`,
 	addClientFlags(cmd, &serverAddr, &token)
 	f.bind(cmd)
 	cmd.Flags().IntVar(&f.max, "limit", 0, "print at most this many events (0: all)")
-	cmd.Flags().StringVar(&format, "format", formatTable, "output format: table or jsonl")
+	cmd.Flags().StringVar(&format, "format", formatTable, "output format: table, json, csv or jsonl")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events as they are recorded")
 	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "how often --follow polls")
 	cmd.AddCommand(newAuditVerifyCmd(&serverAddr, &token), newAuditExportCmd(&serverAddr, &token), newAuditShowCmd(&serverAddr, &token))
@@ -177,19 +181,42 @@ a SIEM (audit export). docs/audit.md describes every event type.`,
 
 func runAuditList(ctx context.Context, c *adminClient, f *auditFilter, format string, follow bool, interval time.Duration, w io.Writer) error {
 	table := review.NewEventTable(w)
+	cw := csv.NewWriter(w)
+	all := []audit.Event{}
 	emit := func(events []audit.Event) error {
-		if format == formatJSONL {
+		switch format {
+		case formatJSONL:
 			return review.WriteJSONLines(w, events)
+		case formatJSON:
+			all = append(all, events...)
+			return nil
+		case formatCSV:
+			for _, e := range events {
+				_ = cw.Write(review.EventRow(e))
+			}
+			cw.Flush()
+			return cw.Error()
 		}
 		table.Write(events)
 		return table.Flush()
+	}
+	if format == formatCSV {
+		if err := cw.Write(review.EventColumns); err != nil {
+			return err
+		}
 	}
 	after, _, err := fetchAudit(ctx, c, f, f.after, emit)
 	if err != nil {
 		return err
 	}
+	if format == formatJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"events": all})
+	}
 	if !follow {
-		return nil
+		cw.Flush()
+		return cw.Error()
 	}
 	if interval <= 0 {
 		interval = 2 * time.Second

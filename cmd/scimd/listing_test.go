@@ -36,6 +36,7 @@ func TestListingCommandsFormats(t *testing.T) {
 		{[]string{"client", "list"}, "CLIENT ID", "entra"},
 		{[]string{"webhook", "list"}, "ID", "hooks.example.com"},
 		{[]string{"groups", "list"}, "GROUP", "Intercom Support"},
+		{[]string{"audit", "--type", "teammate"}, "SEQ", "amy@example.com"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			out, err := d.cli(append(tc.args, "--format", "table")...)
@@ -55,7 +56,7 @@ func TestListingCommandsFormats(t *testing.T) {
 				t.Fatalf("--format csv does not parse with header %q: %v\n%s", tc.header, err, out)
 			}
 			out, err = d.cli(append(tc.args, "--format", "yaml")...)
-			if err == nil || !strings.Contains(out, "table, json, csv") {
+			if err == nil || !strings.Contains(out, "table, json, csv") { // audit adds jsonl
 				t.Fatalf("--format yaml: %v, want an error naming the formats\n%s", err, out)
 			}
 		})

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -26,19 +28,27 @@ func NewEventTable(w io.Writer) *EventTable {
 // Write adds events to the table.
 func (t *EventTable) Write(events []audit.Event) {
 	if !t.header {
-		fmt.Fprintln(t.tw, "SEQ\tTIME\tTYPE\tACTOR\tTARGET\tWHAT")
+		fmt.Fprintln(t.tw, strings.Join(EventColumns, "\t"))
 		t.header = true
 	}
 	for _, e := range events {
-		target := e.Target.Type
-		if n := e.Target.Name; n != "" {
-			target += " " + n
-		} else if e.Target.ID != "" {
-			target += " " + e.Target.ID
-		}
-		fmt.Fprintf(t.tw, "%d\t%s\t%s\t%s:%s\t%s\t%s\n", e.Seq, e.Time.UTC().Format(time.RFC3339), e.Type,
-			e.Actor.Kind, e.Actor.Name, target, Describe(e))
+		fmt.Fprintln(t.tw, strings.Join(EventRow(e), "\t"))
 	}
+}
+
+// EventColumns are the columns of an audit event listing.
+var EventColumns = []string{"SEQ", "TIME", "TYPE", "ACTOR", "TARGET", "WHAT"}
+
+// EventRow is one audit event as the cells of EventColumns.
+func EventRow(e audit.Event) []string {
+	target := e.Target.Type
+	if n := e.Target.Name; n != "" {
+		target += " " + n
+	} else if e.Target.ID != "" {
+		target += " " + e.Target.ID
+	}
+	return []string{strconv.FormatUint(e.Seq, 10), e.Time.UTC().Format(time.RFC3339), e.Type,
+		e.Actor.Kind + ":" + e.Actor.Name, target, Describe(e)}
 }
 
 // Flush writes the buffered lines.
