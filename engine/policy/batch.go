@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/scimd/scimd/internal/workpool"
 )
 
 // batchChunk is how many inputs one batch evaluation decides. It
@@ -29,39 +30,13 @@ func (s *Set) TeammateBatch(ctx context.Context, inputs []TeammateInput, workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	parallel(len(inputs), batchChunk, workers, func(start, end int) {
+	workpool.Chunks(len(inputs), batchChunk, workers, func(start, end int) {
 		b := batchPool.Get().(*batchBuf)
 		s.chunk(ctx, b, inputs[start:end], decisions[start:end], errs[start:end])
 		b.reset()
 		batchPool.Put(b)
 	})
 	return decisions, errs
-}
-
-// parallel calls fn on consecutive ranges of [0, n) of at most chunk
-// items, on up to workers goroutines.
-func parallel(n, chunk, workers int, fn func(start, end int)) {
-	workers = min(workers, (n+chunk-1)/chunk)
-	if workers <= 1 {
-		for start := 0; start < n; start += chunk {
-			fn(start, min(start+chunk, n))
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				start := int(next.Add(int64(chunk))) - chunk
-				if start >= n {
-					return
-				}
-				fn(start, min(start+chunk, n))
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // batchBuf holds the buffers of one chunk, reused across chunks.

@@ -15,6 +15,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/scimd/scimd/engine/policy"
+	"github.com/scimd/scimd/scim/schema"
 )
 
 // benchMappings is the number of group → role mappings in the generated
@@ -71,7 +72,7 @@ func benchSet(b testing.TB) *policy.Set {
 // benchInput is user i, a member of three groups: two mapped, one not.
 func benchInput(i int) policy.TeammateInput {
 	u := user(fmt.Sprint("user", i))
-	u[policy.EnterpriseUserURN] = map[string]any{"department": []string{"Sales", "Support", "Engineering"}[i%3], "employeeNumber": fmt.Sprint(i)}
+	u[schema.EnterpriseUserURN] = map[string]any{"department": []string{"Sales", "Support", "Engineering"}[i%3], "employeeNumber": fmt.Sprint(i)}
 	u["name"] = map[string]any{"givenName": "Given", "familyName": fmt.Sprint("Family", i)}
 	return policy.TeammateInput{
 		User: u,

@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/scimd/scimd/scim/schema"
 )
 
-// EnterpriseUserURN is the schema URN of the SCIM enterprise user extension;
-// its attributes are under this key of the user input.
-const EnterpriseUserURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+// enterpriseUserURN is the schema URN of the SCIM enterprise user
+// extension: its attributes are under this key of the user input.
+const enterpriseUserURN = schema.EnterpriseUserURN
 
 // Probe limits: how many string constants of a policy are tried as group
 // names and attribute values, and how many problems are reported.
@@ -75,7 +77,7 @@ func (s *Set) checkContract(ctx context.Context, c *ast.Compiler, roles *ast.Ter
 			User: map[string]any{
 				"id": "contract-probe", "userName": str, "active": true, "title": str,
 				"emails":          []any{map[string]any{"value": str, "primary": true}},
-				EnterpriseUserURN: map[string]any{"department": str, "division": str, "organization": str, "costCenter": str},
+				enterpriseUserURN: map[string]any{"department": str, "division": str, "organization": str, "costCenter": str},
 			},
 			Groups: []Group{g},
 		}, fmt.Sprintf("a user in group %q", str))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/scimd/scimd/engine/policy"
 	"github.com/scimd/scimd/engine/policy/policytest"
+	"github.com/scimd/scimd/scim/schema"
 )
 
 const defaultPolicies = "../../policies"
@@ -87,7 +88,7 @@ func TestDefaultPolicyTeammate(t *testing.T) {
 			policy.Decision{Reasons: []string{"deactivated in the identity provider (active: false) → no access"}}},
 		{"excluded keeps current", policy.TeammateInput{User: user("breakglass"), Groups: []policy.Group{viewers}, Current: policy.Current{Role: "admin", Access: true}},
 			policy.Decision{Excluded: true, Access: true, Role: "admin", Reasons: []string{`excluded from provisioning (exclusions.rego): userName "breakglass@example.com" is listed: left unchanged`}}},
-		{"department", policy.TeammateInput{User: user("dan", policy.EnterpriseUserURN, map[string]any{"department": "Support"})},
+		{"department", policy.TeammateInput{User: user("dan", schema.EnterpriseUserURN, map[string]any{"department": "Support"})},
 			policy.Decision{Access: true, Role: "support", Reasons: []string{`department is "Support" → support`}}},
 	}
 	for _, tt := range tests {
@@ -172,7 +173,7 @@ func TestInputValueMatchesInterfaceToValue(t *testing.T) {
 	}
 	in := policy.TeammateInput{
 		User: user("alice",
-			policy.EnterpriseUserURN, map[string]any{"department": "Support", "manager": map[string]any{"value": "u-2"}},
+			schema.EnterpriseUserURN, map[string]any{"department": "Support", "manager": map[string]any{"value": "u-2"}},
 			"n", 1.5, "i", 3, "i64", int64(-4), "nil", nil, "strs", []string{"a", "b"}, "s", nested{A: 1},
 			"maps", []map[string]any{{"k": true}}),
 		Groups:  []policy.Group{admins, {ID: "x", ExternalID: "ext", DisplayName: "X"}},
@@ -211,7 +212,7 @@ func TestTeammateBatch(t *testing.T) {
 		case i%11 == 0:
 			u["userName"] = "breakglass@example.com"
 		case i%13 == 0:
-			u[policy.EnterpriseUserURN] = map[string]any{"department": "Support"}
+			u[schema.EnterpriseUserURN] = map[string]any{"department": "Support"}
 		}
 		inputs = append(inputs, policy.TeammateInput{User: u, Groups: groups[i%len(groups)]})
 	}

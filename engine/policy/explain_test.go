@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/scimd/scimd/engine/policy"
+	"github.com/scimd/scimd/scim/schema"
 )
 
 // TestExplain: the explanation names the rules (file:line, values) that
@@ -16,7 +17,7 @@ func TestExplain(t *testing.T) {
 	s := loadDefault(t)
 	ctx := context.Background()
 	u := user("alice@example.com")
-	u[policy.EnterpriseUserURN] = map[string]any{"department": "Support", "employeeNumber": "7"}
+	u[schema.EnterpriseUserURN] = map[string]any{"department": "Support", "employeeNumber": "7"}
 	u["title"] = "Engineer"
 	in := policy.TeammateInput{User: u, Groups: []policy.Group{
 		{ID: "g1", DisplayName: "Intercom Admins"},

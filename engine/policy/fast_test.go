@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/scimd/scimd/engine/policy"
+	"github.com/scimd/scimd/scim/schema"
 )
 
 // testPolicies are the policy sets the fast path is checked and measured
@@ -96,7 +97,7 @@ func randomInput(r *rand.Rand, i int) policy.TeammateInput {
 		u["addresses"] = []any{map[string]any{"primary": r.IntN(3) > 0, "country": pick(r, vocabulary.countries), "locality": "Somewhere"}}
 	}
 	if r.IntN(5) > 0 {
-		u[policy.EnterpriseUserURN] = map[string]any{
+		u[schema.EnterpriseUserURN] = map[string]any{
 			"department": pick(r, vocabulary.departments), "costCenter": pick(r, vocabulary.costCenters),
 			"employeeNumber": fmt.Sprint(i), "manager": map[string]any{"value": "u-1", "displayName": "Boss"},
 		}

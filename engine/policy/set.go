@@ -157,7 +157,7 @@ func probeInputs(c *ast.Compiler) []ast.Value {
 				User: map[string]any{
 					"id": "probe", "userName": str, "active": true, "title": str, "userType": str,
 					"emails":          []any{map[string]any{"value": str, "primary": true}},
-					EnterpriseUserURN: map[string]any{"department": str, "costCenter": str},
+					enterpriseUserURN: map[string]any{"department": str, "costCenter": str},
 				},
 				Groups:  []Group{g},
 				Current: Current{Role: str, Access: true},

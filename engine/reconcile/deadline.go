@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/scimd/scimd/engine/policy"
+
+	"github.com/scimd/scimd/internal/workpool"
 )
 
 // DefaultEvalTimeout is how long one teammate's evaluation may take by
@@ -82,26 +83,5 @@ func (r *Reconciler) decideOne(ctx context.Context, set *policy.Set, in policy.T
 // fanOut calls fn(start) for start = 0, step, 2·step, … below n, on up to
 // the reconciler's workers goroutines (inline when there is one item).
 func (r *Reconciler) fanOut(n, step int, fn func(start int)) {
-	items := (n + step - 1) / step
-	workers := min(r.workerCount(), items)
-	if workers <= 1 {
-		for s := 0; s < n; s += step {
-			fn(s)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				s := int(next.Add(int64(step))) - step
-				if s >= n {
-					return
-				}
-				fn(s)
-			}
-		})
-	}
-	wg.Wait()
+	workpool.Chunks(n, step, r.workerCount(), func(start, _ int) { fn(start) })
 }

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +19,8 @@ import (
 	"github.com/scimd/scimd/audit"
 	"github.com/scimd/scimd/engine/policy"
 	"github.com/scimd/scimd/scim/store"
+
+	"github.com/scimd/scimd/internal/workpool"
 )
 
 // PolicySource gives the active policy set (nil while none is active).
@@ -680,29 +681,11 @@ const parallelChunk = 256
 // parallel calls fn(i) for every i in [0, n): inline for small n, else on
 // the reconciler's workers (GOMAXPROCS by default).
 func (r *Reconciler) parallel(n int, fn func(i int)) {
-	workers := min(r.workerCount(), (n+parallelChunk-1)/parallelChunk)
-	if workers <= 1 {
-		for i := range n {
+	workpool.Chunks(n, parallelChunk, r.workerCount(), func(start, end int) {
+		for i := start; i < end; i++ {
 			fn(i)
 		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				start := int(next.Add(parallelChunk)) - parallelChunk
-				if start >= n {
-					return
-				}
-				for i := start; i < min(start+parallelChunk, n); i++ {
-					fn(i)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	})
 }
 
 // workerCount is how many goroutines evaluate at once.

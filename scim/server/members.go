@@ -11,16 +11,12 @@ type membersDelta struct {
 	replace bool
 	// removeAll: every current member is removed before add is applied.
 	removeAll bool
-	add       []memberRef
+	add       []patch.Member
 	remove    []string
 }
 
 func deltaFromPatch(d patch.MemberDelta) membersDelta {
-	md := membersDelta{replace: d.Replace, removeAll: d.RemoveAll, remove: d.Remove}
-	for _, m := range d.Add {
-		md.add = append(md.add, memberRef{Value: m.Value, Display: m.Display, Type: m.Type})
-	}
-	return md
+	return membersDelta{replace: d.Replace, removeAll: d.RemoveAll, remove: d.Remove, add: d.Add}
 }
 
 // memberChange is what applying a delta did.

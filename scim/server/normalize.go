@@ -7,16 +7,10 @@ import (
 	"strings"
 
 	"github.com/scimd/scimd/scim/compat"
+	"github.com/scimd/scimd/scim/patch"
 	"github.com/scimd/scimd/scim/schema"
 	"github.com/scimd/scimd/scim/store"
 )
-
-// memberRef is a group member as sent by a client.
-type memberRef struct {
-	Value   string
-	Display string
-	Type    string
-}
 
 // decoded is a POST or PUT body after normalisation and validation.
 type decoded struct {
@@ -24,7 +18,7 @@ type decoded struct {
 	Name       string
 	Attrs      map[string]any
 	// Members is set for groups when the body had a "members" attribute.
-	Members      []memberRef
+	Members      []patch.Member
 	MembersGiven bool
 }
 
@@ -295,7 +289,7 @@ func normalizeSingle(a *schema.Attribute, raw any, path string, tol *compat.Trac
 	}
 }
 
-func decodeMembers(raw any, tol *compat.Tracker) ([]memberRef, *Error) {
+func decodeMembers(raw any, tol *compat.Tracker) ([]patch.Member, *Error) {
 	if raw == nil {
 		return nil, nil
 	}
@@ -303,7 +297,7 @@ func decodeMembers(raw any, tol *compat.Tracker) ([]memberRef, *Error) {
 	if !ok {
 		list = []any{raw}
 	}
-	out := make([]memberRef, 0, len(list))
+	out := make([]patch.Member, 0, len(list))
 	for _, e := range list {
 		m, err := decodeMember(e, tol)
 		if err != nil {
@@ -314,18 +308,18 @@ func decodeMembers(raw any, tol *compat.Tracker) ([]memberRef, *Error) {
 	return out, nil
 }
 
-func decodeMember(e any, tol *compat.Tracker) (memberRef, *Error) {
+func decodeMember(e any, tol *compat.Tracker) (patch.Member, *Error) {
 	switch v := e.(type) {
 	case string:
 		if !tol.Allow(compat.BareMemberIDs) {
-			return memberRef{}, badRequest("invalidValue", "members must be objects with a value (RFC 7643 §4.2)")
+			return patch.Member{}, badRequest("invalidValue", "members must be objects with a value (RFC 7643 §4.2)")
 		}
 		if err := checkIdentifier("members.value", v); err != nil {
-			return memberRef{}, err
+			return patch.Member{}, err
 		}
-		return memberRef{Value: v}, nil
+		return patch.Member{Value: v}, nil
 	case map[string]any:
-		var m memberRef
+		var m patch.Member
 		for k, x := range v {
 			s, _ := x.(string)
 			switch strings.ToLower(k) {
@@ -352,7 +346,7 @@ func decodeMember(e any, tol *compat.Tracker) (memberRef, *Error) {
 		}
 		return m, nil
 	}
-	return memberRef{}, badRequest("invalidValue", "members must be objects with a value, or ids")
+	return patch.Member{}, badRequest("invalidValue", "members must be objects with a value, or ids")
 }
 
 // resourceDoc renders the attributes PATCH works on: everything but the
