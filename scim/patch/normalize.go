@@ -7,85 +7,17 @@ import (
 
 	"github.com/scimd/scimd/scim/compat"
 	"github.com/scimd/scimd/scim/schema"
+	"github.com/scimd/scimd/scim/values"
 )
 
 // normScalar checks and converts a value for a non-complex attribute. It
 // returns nil for null and for the empty string (both mean "unassigned").
 func normScalar(a *schema.Attribute, v any, where string, tol *compat.Tracker) (any, *Error) {
-	if v == nil {
-		return nil, nil
+	out, err := values.Scalar(a, v, where, tol)
+	if err != nil {
+		return nil, errorf(InvalidValue, "%s", err.Detail)
 	}
-	switch a.Type {
-	case schema.Boolean:
-		switch x := v.(type) {
-		case bool:
-			return x, nil
-		case string:
-			if !tol.Allow(compat.StringBooleans) {
-				break
-			}
-			if x == "" {
-				return nil, nil
-			}
-			if b, ok := coerceStringBoolean(x); ok {
-				return b, nil
-			}
-		}
-		return nil, errorf(InvalidValue, "%s must be a boolean", where)
-	case schema.Integer:
-		switch x := v.(type) {
-		case json.Number:
-			if _, err := x.Int64(); err == nil {
-				return x, nil
-			}
-		case float64:
-			if x == float64(int64(x)) {
-				return x, nil
-			}
-		case string:
-			if !tol.Allow(compat.ScalarsAsStrings) {
-				break
-			}
-			if x == "" {
-				return nil, nil
-			}
-			if _, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err == nil {
-				return json.Number(strings.TrimSpace(x)), nil
-			}
-		}
-		return nil, errorf(InvalidValue, "%s must be an integer", where)
-	case schema.Decimal:
-		switch x := v.(type) {
-		case json.Number, float64:
-			return x, nil
-		case string:
-			if !tol.Allow(compat.ScalarsAsStrings) {
-				break
-			}
-			if x == "" {
-				return nil, nil
-			}
-			if _, err := strconv.ParseFloat(strings.TrimSpace(x), 64); err == nil {
-				return json.Number(strings.TrimSpace(x)), nil
-			}
-		}
-		return nil, errorf(InvalidValue, "%s must be a number", where)
-	case schema.Complex:
-		return nil, errorf(InvalidValue, "%s must be an object", where)
-	default: // string, reference, dateTime, binary
-		switch x := v.(type) {
-		case string:
-			if x == "" {
-				return nil, nil
-			}
-			return x, nil
-		case json.Number, float64, bool:
-			if tol.Allow(compat.ScalarsAsStrings) {
-				return stringifyScalar(x), nil
-			}
-		}
-		return nil, errorf(InvalidValue, "%s must be a string", where)
-	}
+	return out, nil
 }
 
 // coerceStringBoolean converts "True"/"False" (any case, surrounding blanks

@@ -1,15 +1,14 @@
 package server
 
 import (
-	"encoding/json"
 	"maps"
-	"strconv"
 	"strings"
 
 	"github.com/scimd/scimd/scim/compat"
 	"github.com/scimd/scimd/scim/patch"
 	"github.com/scimd/scimd/scim/schema"
 	"github.com/scimd/scimd/scim/store"
+	"github.com/scimd/scimd/scim/values"
 )
 
 // decoded is a POST or PUT body after normalisation and validation.
@@ -221,6 +220,9 @@ func normalizeSingle(a *schema.Attribute, raw any, path string, tol *compat.Trac
 		obj, ok := raw.(map[string]any)
 		if !ok {
 			if s, isStr := raw.(string); isStr && a.Sub("value") != nil && tol.Allow(compat.ManagerAsString) {
+				if s == "" {
+					return nil, nil // unassigned, as an empty string is everywhere
+				}
 				return map[string]any{"value": s}, nil
 			}
 			return nil, badRequest("invalidValue", "%s must be an object", path)
@@ -243,50 +245,21 @@ func normalizeSingle(a *schema.Attribute, raw any, path string, tol *compat.Trac
 			return nil, nil
 		}
 		return out, nil
-	case schema.Boolean:
-		switch v := raw.(type) {
-		case bool:
-			return v, nil
-		case string:
-			if b, err := strconv.ParseBool(strings.ToLower(strings.TrimSpace(v))); err == nil && tol.Allow(compat.StringBooleans) {
-				return b, nil
-			}
-		}
-		return nil, badRequest("invalidValue", "%s must be a boolean", path)
-	case schema.Integer, schema.Decimal:
-		switch v := raw.(type) {
-		case float64:
-			return v, nil
-		case json.Number:
-			f, err := v.Float64()
-			if err != nil {
-				return nil, badRequest("invalidValue", "%s must be a number", path)
-			}
-			return f, nil
-		}
-		return nil, badRequest("invalidValue", "%s must be a number", path)
-	default:
-		switch v := raw.(type) {
-		case string:
-			check := checkText
-			if isIdentifier(path) {
-				check = checkIdentifier
-			}
-			if err := check(path, v); err != nil {
-				return nil, err
-			}
-			return v, nil
-		case float64:
-			if tol.Allow(compat.ScalarsAsStrings) {
-				return strconv.FormatFloat(v, 'f', -1, 64), nil
-			}
-		case json.Number:
-			if tol.Allow(compat.ScalarsAsStrings) {
-				return v.String(), nil
-			}
-		}
-		return nil, badRequest("invalidValue", "%s must be a string", path)
 	}
+	v, verr := values.Scalar(a, raw, path, tol)
+	if verr != nil {
+		return nil, badRequest(values.ScimType, "%s", verr.Detail)
+	}
+	if text, ok := v.(string); ok {
+		check := checkText
+		if isIdentifier(path) {
+			check = checkIdentifier
+		}
+		if err := check(path, text); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
 }
 
 func decodeMembers(raw any, tol *compat.Tracker) ([]patch.Member, *Error) {
