@@ -1,13 +1,3 @@
-// Package reconcile makes teammates' roles and access follow the policy.
-//
-// Every SCIM User is a teammate with an actual state (role, access,
-// excluded) kept durably in the state store. After each durable SCIM write
-// the reconciler re-evaluates exactly the users it affects, against a
-// snapshot, and applies changed decisions in one durable transaction with
-// their audit events. A policy activation re-evaluates everyone. A single
-// trigger that would remove access from, or demote, more teammates than the
-// threshold is held as a pending change until an admin approves or rejects
-// it.
 package reconcile
 
 import (

@@ -30,4 +30,12 @@
 // package. Filters on members are read by this package itself (only
 // `value eq "id"`, joined by "or"), because the members are not in the
 // document.
+//
+// The package's files, in the order a request flows through them:
+// request.go parses the body into Operations, path.go their paths;
+// patcher.go applies them one by one (the Patcher and its Result);
+// resolve.go finds what a path names in the document; write.go adds and
+// replaces, remove.go removes, members.go turns operations on members into
+// a MemberDelta; normalize.go and values.go hold the value rules; finish.go
+// checks the result (required attributes, primary flags, listed schemas).
 package patch

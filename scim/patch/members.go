@@ -2,6 +2,8 @@ package patch
 
 import (
 	"strings"
+
+	"github.com/scimd/scimd/scim/compat"
 )
 
 // Member is one group member named in a PATCH request.
@@ -193,4 +195,74 @@ func parseMember(v any) (Member, *Error) {
 		return Member{}, errorf(InvalidValue, "member has no \"value\"")
 	}
 	return m, nil
+}
+
+// applyMembers turns an operation on group members into the member delta.
+func (a *applier) applyMembers(op string, t target, value any) *Error {
+	if t.sub != nil {
+		return errorf(Mutability, "member sub-attribute %q cannot be modified", t.sub.Name)
+	}
+	var filterIDs []string
+	if t.filter != "" {
+		ids, ok := memberIDs(t.filter)
+		if !ok {
+			return errorf(InvalidPath, "unsupported members filter [%s]: use value eq \"id\"", truncate(t.filter))
+		}
+		filterIDs = ids
+	}
+	switch op {
+	case OpRemove:
+		if filterIDs != nil {
+			for _, id := range filterIDs {
+				a.members.removeMember(id)
+			}
+			return nil
+		}
+		if value == nil {
+			// RFC 7644 §3.5.2.2: remove of a multi-valued attribute
+			// without a filter or a value removes all values.
+			a.members.clear()
+			return nil
+		}
+		// removeWithValueArray: Entra's
+		// {"op":"Remove","path":"members","value":[{"value":"u1"}]} removes
+		// exactly u1, never everyone (azure-docs#30826, SimpleIdServer#244).
+		if !a.tol.Allow(compat.PatchRemoveByValue) {
+			return errorf(InvalidSyntax, "remove takes no value (RFC 7644 §3.5.2.2): select members with a filter, members[value eq \"…\"]")
+		}
+		ms, err := parseMembers(value)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			a.members.removeMember(m.Value)
+		}
+		return nil
+	}
+	ms, err := parseMembers(value)
+	if err != nil {
+		return err
+	}
+	switch {
+	case filterIDs != nil && op == OpReplace:
+		// replace members[value eq "x"] with a member: x is swapped for it.
+		for _, id := range filterIDs {
+			a.members.removeMember(id)
+		}
+	case filterIDs != nil && len(ms) == 0:
+		// add members[value eq "x"] without a usable value adds x.
+		for _, id := range filterIDs {
+			ms = append(ms, Member{Value: id})
+		}
+	case op == OpReplace:
+		// Okta: "replace members [...]" is a full sync, and
+		// "replace members []" empties the group (SCIM-SDK#757).
+		a.members.replaceAll(ms)
+		return nil
+	}
+	a.members.reserve(len(ms))
+	for _, m := range ms {
+		a.members.addMember(m)
+	}
+	return nil
 }

@@ -16,4 +16,15 @@
 // tables, one writer, nothing visible before it is durable, a write that
 // fails leaves everything as it was, hooks on the commit path) are listed
 // in docs/architecture.md.
+//
+// The package's files: store.go opens the Store and serves reads;
+// load.go rebuilds memory from the Backend's journal at start; txn.go is
+// the write transaction, tables.go, memberships.go and fold.go its
+// tables and indexes; commit.go runs writes, encodes them and commits them
+// in groups; replay.go applies a journal written by another process (a
+// standby following its leader); decode.go and types.go are the stored
+// values and their codecs; backend.go is the interface that sqlite and
+// postgres implement, storetest their shared conformance suite; copy.go
+// copies one backend into another (scimd migrate) and deferred.go lets a
+// batch of writes share one durable commit (SCIM bulk).
 package store
