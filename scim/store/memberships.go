@@ -1,8 +1,8 @@
 package store
 
 import (
-	"cmp"
 	"slices"
+	"strings"
 
 	"github.com/tidwall/btree"
 )
@@ -26,17 +26,17 @@ type memberships struct {
 }
 
 func compareByGroup(a, b *Membership) int {
-	if c := cmp.Compare(a.GroupID, b.GroupID); c != 0 {
+	if c := strings.Compare(a.GroupID, b.GroupID); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.MemberID, b.MemberID)
+	return strings.Compare(a.MemberID, b.MemberID)
 }
 
 func compareByMember(a, b *Membership) int {
-	if c := cmp.Compare(a.MemberID, b.MemberID); c != 0 {
+	if c := strings.Compare(a.MemberID, b.MemberID); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.GroupID, b.GroupID)
+	return strings.Compare(a.GroupID, b.GroupID)
 }
 
 func newMemberships() *memberships {
@@ -44,30 +44,73 @@ func newMemberships() *memberships {
 }
 
 // loadMemberships builds the trees from all memberships at once: it sorts
-// them in each order and appends them (B-tree bulk load). Equal group and
-// member ids, adjacent after sorting, end up sharing one string. ms is
-// reordered; of memberships with the same group and member, one is kept.
+// them in each order and appends them (B-tree bulk load). Memberships come
+// from the backend in no useful order (SQLite's insertion order,
+// PostgreSQL's heap order), and comparing ids through the *Membership
+// pointers misses the cache on nearly every comparison: so each distinct
+// group and member id is ranked once, the memberships are sorted by their
+// pairs of ranks held inline, and equal ids end up sharing one string. ms
+// is reordered; of memberships with the same group and member, one is kept.
 func loadMemberships(ms []*Membership) *memberships {
 	t := newMemberships()
-	if !slices.IsSortedFunc(ms, compareByGroup) {
-		slices.SortFunc(ms, compareByGroup)
+	groups, members := rankIDs(ms, func(m *Membership) *string { return &m.GroupID }), rankIDs(ms, func(m *Membership) *string { return &m.MemberID })
+	type ranked struct {
+		group, member int32
+		m             *Membership
 	}
-	ms = slices.CompactFunc(ms, func(a, b *Membership) bool { return compareByGroup(a, b) == 0 })
+	keys := make([]ranked, len(ms))
 	for i, m := range ms {
-		if i > 0 && ms[i-1].GroupID == m.GroupID {
-			m.GroupID = ms[i-1].GroupID
-		}
+		keys[i] = ranked{groups[i], members[i], m}
 	}
-	fill(t.byGroup, len(ms), func(i int) *Membership { return ms[i] })
-	byMember := ms // reordered now that the group tree is built
-	slices.SortFunc(byMember, compareByMember)
-	for i, m := range byMember {
-		if i > 0 && byMember[i-1].MemberID == m.MemberID {
-			m.MemberID = byMember[i-1].MemberID
+	slices.SortFunc(keys, func(a, b ranked) int {
+		if a.group != b.group {
+			return int(a.group - b.group)
 		}
-	}
-	fill(t.byMember, len(byMember), func(i int) *Membership { return byMember[i] })
+		return int(a.member - b.member)
+	})
+	keys = slices.CompactFunc(keys, func(a, b ranked) bool { return a.group == b.group && a.member == b.member })
+	fill(t.byGroup, len(keys), func(i int) *Membership { return keys[i].m })
+	slices.SortFunc(keys, func(a, b ranked) int {
+		if a.member != b.member {
+			return int(a.member - b.member)
+		}
+		return int(a.group - b.group)
+	})
+	fill(t.byMember, len(keys), func(i int) *Membership { return keys[i].m })
 	return t
+}
+
+// rankIDs returns, for each membership, the rank of the id field picks out
+// among the distinct ids of all of them, and makes equal ids share one
+// string.
+func rankIDs(ms []*Membership, field func(*Membership) *string) []int32 {
+	index := make(map[string]int32)
+	var distinct []string
+	ranks := make([]int32, len(ms))
+	for i, m := range ms {
+		id := field(m)
+		n, ok := index[*id]
+		if !ok {
+			n = int32(len(distinct))
+			index[*id] = n
+			distinct = append(distinct, *id)
+		}
+		*id = distinct[n]
+		ranks[i] = n
+	}
+	order := make([]int32, len(distinct))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(distinct[a], distinct[b]) })
+	rank := make([]int32, len(distinct))
+	for r, n := range order {
+		rank[n] = int32(r)
+	}
+	for i, n := range ranks {
+		ranks[i] = rank[n]
+	}
+	return ranks
 }
 
 // copy returns a copy-on-write copy of t. t must not be published.

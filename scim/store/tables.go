@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"slices"
 	"strings"
 
@@ -74,13 +73,13 @@ type resourceTable struct {
 	byExt  *btree.BTreeG[*Resource]
 }
 
-func compareResourceID(a, b *Resource) int   { return cmp.Compare(a.ID, b.ID) }
+func compareResourceID(a, b *Resource) int   { return strings.Compare(a.ID, b.ID) }
 func compareResourceName(a, b *Resource) int { return compareFold(a.Name, b.Name) }
 func compareResourceExt(a, b *Resource) int {
-	if c := cmp.Compare(a.ExternalID, b.ExternalID); c != 0 {
+	if c := strings.Compare(a.ExternalID, b.ExternalID); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.ID, b.ID)
+	return strings.Compare(a.ID, b.ID)
 }
 
 // loadResourceTable builds a table from all its resources at once. rs is
@@ -198,8 +197,8 @@ type tokenTable struct {
 	byDigest *btree.BTreeG[*Token]
 }
 
-func compareTokenName(a, b *Token) int   { return cmp.Compare(a.Name, b.Name) }
-func compareTokenDigest(a, b *Token) int { return cmp.Compare(a.Digest, b.Digest) }
+func compareTokenName(a, b *Token) int   { return strings.Compare(a.Name, b.Name) }
+func compareTokenDigest(a, b *Token) int { return strings.Compare(a.Digest, b.Digest) }
 
 func loadTokenTable(ts []*Token) *tokenTable {
 	t := &tokenTable{byName: loadTree(ts, compareTokenName)}
@@ -235,10 +234,10 @@ type recordTable struct {
 }
 
 func compareRecord(a, b *Record) int {
-	if c := cmp.Compare(a.Table, b.Table); c != 0 {
+	if c := strings.Compare(a.Table, b.Table); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.Key, b.Key)
+	return strings.Compare(a.Key, b.Key)
 }
 
 func (t *recordTable) copy() *recordTable { return &recordTable{tree: t.tree.Copy()} }

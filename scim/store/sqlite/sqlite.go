@@ -47,11 +47,12 @@ var _ store.Backend = (*Backend)(nil)
 
 const schemaSQL = `
 CREATE TABLE IF NOT EXISTS objects (
+	id   INTEGER PRIMARY KEY,
 	tbl  TEXT NOT NULL,
 	key  TEXT NOT NULL,
 	data BLOB NOT NULL,
-	PRIMARY KEY (tbl, key)
-) WITHOUT ROWID;
+	UNIQUE (tbl, key)
+);
 CREATE TABLE IF NOT EXISTS audit (
 	seq       INTEGER PRIMARY KEY,
 	time      TEXT NOT NULL, -- timeLayout: fixed width, so text order is time order
@@ -84,16 +85,18 @@ func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 //	   zeros trimmed)
 //	1  audit times in timeLayout
 //	2  a meta table holding the feed epoch
+//	3  objects in a rowid table with a (tbl, key) index (migrateObjectsRowid)
 //
 // Open migrates older databases forward, after copying them aside, and
 // refuses newer ones.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrations[v] brings a database from version v to v+1 inside the
 // migration's transaction. Each step tolerates finding its work done.
 var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	0: migrateAuditTimes,
 	1: migrateFeedEpoch,
+	2: migrateObjectsRowid,
 }
 
 // ErrNewerSchema is returned by Open for a database written by a newer
@@ -235,6 +238,35 @@ func migrateFeedEpoch(ctx context.Context, tx *sql.Tx) error {
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value) VALUES ('feed_epoch', ?)`, NewEpoch()); err != nil {
 		return fmt.Errorf("set feed epoch: %w", err)
+	}
+	return nil
+}
+
+// migrateObjectsRowid (2 → 3) moves the objects into a rowid table. In the
+// WITHOUT ROWID table of versions up to 2 each row lived in the primary
+// key's B-tree, and SQLite reads a cell's whole payload to compare keys
+// when the cell spills to overflow pages: every insert or lookup whose
+// search passed a large row (a pending change holding 100,000 teammates
+// is megabytes) read that row from disk, so a write's cost grew with the
+// largest record near its key. The (tbl, key) index of a rowid table holds
+// only the keys.
+func migrateObjectsRowid(ctx context.Context, tx *sql.Tx) error {
+	var ddl string
+	if err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'objects'`).Scan(&ddl); err != nil {
+		return fmt.Errorf("read objects schema: %w", err)
+	}
+	if !strings.Contains(strings.ToUpper(ddl), "WITHOUT ROWID") {
+		return nil
+	}
+	for _, stmt := range []string{
+		`CREATE TABLE objects_v3 (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, key TEXT NOT NULL, data BLOB NOT NULL, UNIQUE (tbl, key))`,
+		`INSERT INTO objects_v3 (tbl, key, data) SELECT tbl, key, data FROM objects`,
+		`DROP TABLE objects`,
+		`ALTER TABLE objects_v3 RENAME TO objects`,
+	} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("move objects to a rowid table: %w", err)
+		}
 	}
 	return nil
 }

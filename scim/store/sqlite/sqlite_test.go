@@ -271,3 +271,99 @@ func TestOpenRelativeDataDir(t *testing.T) {
 		t.Fatalf("database not inside the relative data directory: %v", err)
 	}
 }
+
+// TestMigrateObjectsToRowidTable opens a version 2 database, whose objects
+// live in a WITHOUT ROWID table (where SQLite reads a large row's whole
+// payload whenever a key search passes it), and checks that every row
+// survives the move to a rowid table keyed by a (tbl, key) index.
+func TestMigrateObjectsToRowidTable(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, sqlite.FileName)
+	write := func(b store.Backend, fn func(w *store.WriteTxn) error) {
+		t.Helper()
+		st, err := store.Open(ctx, store.Options{Backend: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.Write(ctx, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 1<<20) // spills to overflow pages
+	write(b, func(w *store.WriteTxn) error {
+		for i := range 50 {
+			if err := w.PutToken(&store.Token{Name: fmt.Sprintf("t%02d", i), Digest: fmt.Sprint("d", i), Role: store.TokenRoleSCIM}); err != nil {
+				return err
+			}
+		}
+		return w.PutToken(&store.Token{Name: "big", Digest: big, Role: store.TokenRoleSCIM})
+	})
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`CREATE TABLE objects_v2 (tbl TEXT NOT NULL, key TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (tbl, key)) WITHOUT ROWID`,
+		`INSERT INTO objects_v2 SELECT tbl, key, data FROM objects`,
+		`DROP TABLE objects`,
+		`ALTER TABLE objects_v2 RENAME TO objects`,
+		`PRAGMA user_version = 2`,
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+
+	b, err = sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := b.Migrated; m == nil || m.From != 2 || m.To != sqlite.SchemaVersion {
+		t.Fatalf("Migrated = %+v, want from 2", m)
+	}
+	st, err := store.Open(ctx, store.Options{Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := st.Read()
+	n := 0
+	for _, tok := range snap.Tokens() {
+		n++
+		if tok.Name == "big" && tok.Digest != big {
+			t.Error("the large row changed in the migration")
+		}
+	}
+	if n != 51 {
+		t.Errorf("%d tokens after the migration, want 51", n)
+	}
+	if err := st.Write(ctx, func(w *store.WriteTxn) error {
+		return w.PutToken(&store.Token{Name: "t00", Digest: "new", Role: store.TokenRoleSCIM})
+	}); err != nil {
+		t.Fatalf("write after the migration: %v", err)
+	}
+	st.Close()
+
+	db, err = sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var ddl string
+	if err := db.QueryRow(`SELECT sql FROM sqlite_master WHERE name = 'objects'`).Scan(&ddl); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(strings.ToUpper(ddl), "WITHOUT ROWID") {
+		t.Errorf("objects is still a WITHOUT ROWID table: %s", ddl)
+	}
+	var data string
+	if err := db.QueryRow(`SELECT data FROM objects WHERE tbl = 'tokens' AND key = 't00'`).Scan(&data); err != nil || !strings.Contains(data, `"new"`) {
+		t.Errorf("token t00 after the write: %q %v", data, err)
+	}
+}
