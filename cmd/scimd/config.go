@@ -19,7 +19,10 @@ type serveConfig struct {
 	Data         string
 	Database     string
 	AdvertiseURL string
-	Policies     string
+	// JournalRetention is how long the PostgreSQL journal keeps commits
+	// for standbys to replay.
+	JournalRetention time.Duration
+	Policies         string
 	// ShadowPolicies is a policy directory evaluated beside the live one,
 	// never applied ("" for none).
 	ShadowPolicies string
@@ -87,7 +90,10 @@ func defaultServeConfig() serveConfig {
 		GuardEscalationCount: 3,
 		// Each teammate's evaluation: 200 ms; /readyz fails when a
 		// trigger waits more than 30 s for its decisions.
-		EvalTimeout:        200 * time.Millisecond,
+		EvalTimeout: 200 * time.Millisecond,
+		// Standbys replay the last hour of commits; one further behind
+		// restarts with a full load.
+		JournalRetention:   time.Hour,
 		ReadyMaxBacklogAge: 30 * time.Second,
 		// Webhook delivery: pause an endpoint after 10 consecutive
 		// failures; back off from 5 s to 1 h; 10 s per attempt.
@@ -113,6 +119,7 @@ func bindServeFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.Data, "data", c.Data, "data directory (SCIMD_DATA)")
 	fs.StringVar(&c.AdvertiseURL, "advertise-url", c.AdvertiseURL, "with --database: the URL other scimd processes forward requests to this one at (default http://LISTEN-ADDRESS) (SCIMD_ADVERTISE_URL)")
 	fs.StringVar(&c.Database, "database", c.Database, "postgres://… URL: keep the state in PostgreSQL instead of SQLite in --data (SCIMD_DATABASE)")
+	fs.DurationVar(&c.JournalRetention, "journal-retention", c.JournalRetention, "with --database: how long the leader keeps commits in the journal for standbys to replay; a standby further behind restarts with a full load (SCIMD_JOURNAL_RETENTION)")
 	fs.StringVar(&c.Policies, "policies", c.Policies, "policy directory (SCIMD_POLICIES)")
 	fs.StringVar(&c.ShadowPolicies, "shadow-policies", c.ShadowPolicies, "shadow policy directory: gated and evaluated beside the live policy, never applied; see GET /api/v1/policy/shadow (SCIMD_SHADOW_POLICIES)")
 	fs.StringVar(&c.ExternalURL, "external-url", c.ExternalURL, "public origin for meta.location, e.g. https://scimd.example.com (SCIMD_EXTERNAL_URL)")

@@ -39,7 +39,7 @@ func runClusterMember(ctx context.Context, cfg serveConfig, appCfg app.Config, l
 		advertise = "http://" + ln.Addr().String()
 	}
 	node, err := cluster.Start(ctx, cluster.Config{
-		App: appCfg, Advertise: strings.TrimSuffix(advertise, "/"), Logger: log,
+		App: appCfg, Advertise: strings.TrimSuffix(advertise, "/"), Logger: log, JournalRetention: cfg.JournalRetention,
 		OnLeader: func(a *app.App) {
 			if a.GeneratedAdminToken != "" {
 				fmt.Fprintf(stdout, "Admin token (shown once; set SCIMD_ADMIN_TOKEN to use the CLI): %s\n", a.GeneratedAdminToken)

@@ -65,6 +65,12 @@ type Config struct {
 	// Check is how often a standby tries to take the lock and the leader
 	// checks that it still holds it (default 250ms).
 	Check time.Duration
+	// JournalRetention is how long the leader keeps journal entries for
+	// standbys to replay (default 1h); it prunes older ones every minute
+	// (or every quarter of the retention, when shorter). A standby that
+	// falls further behind finds a gap and is deposed, to restart with a
+	// full load.
+	JournalRetention time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// OnLeader, when set, is called once the process leads, with the app
@@ -115,6 +121,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.JournalRetention <= 0 {
+		cfg.JournalRetention = time.Hour
 	}
 	if cfg.Member == "" {
 		host, _ := os.Hostname()
@@ -224,11 +233,16 @@ func (n *Node) elect(ctx context.Context, stopFollow context.CancelFunc, followe
 		}
 		return
 	}
+	pruned := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if time.Since(pruned) >= min(time.Minute, n.cfg.JournalRetention/4) {
+			n.pruneJournal(ctx)
+			pruned = time.Now()
 		}
 		if err := n.checkLock(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -243,6 +257,19 @@ func (n *Node) elect(ctx context.Context, stopFollow context.CancelFunc, followe
 			n.depose(fmt.Errorf("write failed: %w", err))
 			return
 		}
+	}
+}
+
+// pruneJournal deletes the journal entries older than the retention.
+func (n *Node) pruneJournal(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	deleted, err := n.backend.PruneJournal(cctx, time.Now().Add(-n.cfg.JournalRetention))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		n.log.Warn("pruning the journal failed", "err", err)
+	case deleted > 0:
+		n.log.Info("journal pruned", "entries", deleted, "retention", n.cfg.JournalRetention)
 	}
 }
 

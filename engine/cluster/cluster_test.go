@@ -116,3 +116,65 @@ func TestStandbyWithoutLeader(t *testing.T) {
 		t.Fatalf("/metrics lacks scimd_leader 1: %d", w.Code)
 	}
 }
+
+// TestLeaderPrunesTheJournal: the leader deletes journal entries older than
+// the retention, keeping the newest, and goes on writing after it.
+func TestLeaderPrunesTheJournal(t *testing.T) {
+	pg := pgtest.Start(t)
+	url := pg.CreateDatabase(t)
+	ctx := context.Background()
+	policies, err := filepath.Abs(filepath.Join("..", "..", "policies"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := cluster.Start(ctx, cluster.Config{
+		App:       app.Config{Database: url, Data: t.TempDir(), Policies: policies, AdminToken: adminToken, Logger: log},
+		Advertise: "http://127.0.0.1:1", Check: 20 * time.Millisecond, Logger: log, JournalRetention: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	db, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	entries := func() (count, newest int64) {
+		t.Helper()
+		if err := db.QueryRow(ctx, `SELECT count(*), coalesce(max(seq), 0) FROM journal`).Scan(&count, &newest); err != nil {
+			t.Fatal(err)
+		}
+		return count, newest
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for n.Role() != "leader" || n.App() == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("role %s: not leading", n.Role())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	w := httptest.NewRecorder()
+	for i := range 5 {
+		body := strings.NewReader(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"u` + string(rune('a'+i)) + `@example.com"}`)
+		r := httptest.NewRequest(http.MethodPost, "/scim/v2/Users", body)
+		r.Header.Set("Authorization", "Bearer "+adminToken)
+		r.Header.Set("Content-Type", "application/scim+json")
+		w = httptest.NewRecorder()
+		n.ServeHTTP(w, r)
+	}
+	if count, _ := entries(); count < 2 {
+		t.Fatalf("%d journal entries after five writes (last answer %d %s)", count, w.Code, w.Body)
+	}
+	for {
+		count, newest := entries()
+		if count == 1 && newest > 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("journal holds %d entries up to %d; want only the newest after the retention", count, newest)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -121,3 +121,15 @@ func (b *Backend) follow(ctx context.Context, st *store.Store, poll time.Duratio
 		}
 	}
 }
+
+// PruneJournal deletes the journal entries written before before, always
+// keeping the newest (the next commit continues its sequence), and returns
+// how many it deleted. A standby that still needed a deleted entry finds a
+// gap (ErrJournalGap) and is restarted with a full load.
+func (b *Backend) PruneJournal(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := b.pool.Exec(ctx, `DELETE FROM journal WHERE at < $1 AND seq < (SELECT max(seq) FROM journal)`, before)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: prune journal: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
