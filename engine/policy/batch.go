@@ -109,6 +109,17 @@ func (s *Set) chunk(ctx context.Context, b *batchBuf, inputs []TeammateInput, ou
 	if len(b.terms) == 0 {
 		return
 	}
+	if ev.wasm != nil {
+		// One WebAssembly evaluation costs little more than its work:
+		// decide each distinct input on its own (decide remembers it, so
+		// equal inputs after it come from the memo).
+		for i := range inputs {
+			if b.first[i] >= 0 {
+				out[i], errs[i] = s.decide(ctx, b.values[i], out[i])
+			}
+		}
+		return
+	}
 	obj, err := ev.evalBatch(ctx, b.terms)
 	for i := range inputs {
 		j := b.first[i]

@@ -147,6 +147,12 @@ func (p *prober) addTimed(ctx, probeCtx context.Context, err error, what string)
 			"deciding %s took longer than %s: a policy must decide each input quickly (look for loops over large ranges or collections)", what, probeTimeout)})
 		return
 	}
+	if errors.Is(err, ErrPolicyMemory) {
+		p.slow = true
+		p.problems = append(p.problems, Problem{Message: fmt.Sprintf(
+			"deciding %s needed more than %d MiB of memory: a policy must decide each input quickly and in little memory (look for loops over large ranges or collections)", what, wasmMaxPages/16)})
+		return
+	}
 	p.add(err, what)
 }
 

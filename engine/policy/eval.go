@@ -113,12 +113,21 @@ func (s *Set) decide(ctx context.Context, input ast.Value, d Decision) (Decision
 		md.Revision, md.DecisionID = d.Revision, d.DecisionID
 		return md, nil
 	}
-	rs, err := s.fast.eval(ctx, input)
+	t, fields, err := s.fast.eval(ctx, input)
 	if err != nil {
 		return d, fmt.Errorf("policy %s: evaluate %s: %w", s.revision, QueryTeammate, err)
 	}
-	if err := s.decisionOf(rs, &d); err != nil {
-		return d, err
+	switch {
+	case fields != nil:
+		d.Excluded, d.Access, d.Role, d.Reasons = fields.excluded, fields.access, fields.role, fields.reasons
+		err = s.checkRole(&d)
+	case t == nil:
+		return d, fmt.Errorf("policy %s: %w", s.revision, ErrNoDecision)
+	default:
+		err = s.readDecision(t, &d)
+	}
+	if err != nil {
+		return d, fmt.Errorf("policy %s: %s: %w", s.revision, QueryTeammate, err)
 	}
 	s.fast.memo.put(h, input, d)
 	return d, nil
@@ -182,6 +191,11 @@ func (s *Set) readDecision(t *ast.Term, d *Decision) error {
 		return fmt.Errorf("%w: reasons must be an array of strings", ErrBadDecision)
 	}
 	d.Reasons = reasons
+	return s.checkRole(d)
+}
+
+// checkRole refuses a role granted that is not one of data.scimd.roles.
+func (s *Set) checkRole(d *Decision) error {
 	if !d.Excluded && d.Role != "" && !s.HasRole(d.Role) {
 		return &UnknownRoleError{Role: d.Role, Roles: s.roles}
 	}

@@ -30,3 +30,28 @@ func StaticRules(s *Set) []string { return s.fast.staticRules }
 // DisableMemo makes s decide every input with OPA, even one it decided
 // before: for benchmarks of one decision.
 func DisableMemo(s *Set) { s.fast.memo.off = true }
+
+// Engine says which evaluator decides s's teammates.
+func Engine(s *Set) string { return s.fast.engine }
+
+// SetFuel sets how many loop iterations one decision of s's compiled
+// policy may take.
+func SetFuel(s *Set, n int64) {
+	if s.fast.compiled != nil {
+		s.fast.compiled.maxFuel = n
+	}
+}
+
+// UseCompiled makes s decide with its policy compiled to WebAssembly (when
+// OPA compiled it) or with OPA's interpreter, whichever was measured
+// faster, and reports whether it could.
+func UseCompiled(s *Set, compiled bool) bool {
+	if compiled && s.fast.compiled == nil {
+		return false
+	}
+	s.fast.wasm = nil
+	if compiled {
+		s.fast.wasm = s.fast.compiled
+	}
+	return true
+}

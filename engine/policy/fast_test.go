@@ -134,35 +134,40 @@ func sameOutcome(t *testing.T, what string, got policy.Decision, gotErr error, w
 
 // TestFastPathMatchesPlainEvaluation: for every test policy, random
 // inputs decided through the fast path (one by one, in batches, from the
-// memo) equal a plain evaluation of data.scimd.teammate on the whole
-// input.
+// memo), by the policy compiled to WebAssembly and by OPA's interpreter,
+// equal a plain evaluation of data.scimd.teammate on the whole input.
 func TestFastPathMatchesPlainEvaluation(t *testing.T) {
 	ctx := context.Background()
 	for _, name := range testPolicies {
-		t.Run(name, func(t *testing.T) {
-			s := loadTestPolicy(t, name)
-			r := rand.New(rand.NewPCG(uint64(len(name)), 16))
-			n := 1500
-			if testing.Short() {
-				n = 300
-			}
-			inputs := make([]policy.TeammateInput, n)
-			want := make([]policy.Decision, n)
-			wantErr := make([]error, n)
-			for i := range inputs {
-				inputs[i] = randomInput(r, i%(n/3)) // repeats: the memo answers some
-				want[i], wantErr[i] = policy.PlainTeammate(ctx, s, inputs[i])
-			}
-			for i, in := range inputs {
-				got, err := s.Teammate(ctx, in)
-				sameOutcome(t, fmt.Sprintf("Teammate(input %d)", i), got, err, want[i], wantErr[i])
-			}
-			policy.ForgetDecisions(s)
-			got, errs := s.TeammateBatch(ctx, inputs, 2)
-			for i := range inputs {
-				sameOutcome(t, fmt.Sprintf("TeammateBatch(input %d)", i), got[i], errs[i], want[i], wantErr[i])
-			}
-		})
+		for _, compiled := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/compiled=%v", name, compiled), func(t *testing.T) {
+				s := loadTestPolicy(t, name)
+				if !policy.UseCompiled(s, compiled) {
+					t.Fatalf("%s is not compiled to WebAssembly: %s", name, policy.Engine(s))
+				}
+				r := rand.New(rand.NewPCG(uint64(len(name)), 16))
+				n := 1500
+				if testing.Short() {
+					n = 300
+				}
+				inputs := make([]policy.TeammateInput, n)
+				want := make([]policy.Decision, n)
+				wantErr := make([]error, n)
+				for i := range inputs {
+					inputs[i] = randomInput(r, i%(n/3)) // repeats: the memo answers some
+					want[i], wantErr[i] = policy.PlainTeammate(ctx, s, inputs[i])
+				}
+				for i, in := range inputs {
+					got, err := s.Teammate(ctx, in)
+					sameOutcome(t, fmt.Sprintf("Teammate(input %d)", i), got, err, want[i], wantErr[i])
+				}
+				policy.ForgetDecisions(s)
+				got, errs := s.TeammateBatch(ctx, inputs, 2)
+				for i := range inputs {
+					sameOutcome(t, fmt.Sprintf("TeammateBatch(input %d)", i), got[i], errs[i], want[i], wantErr[i])
+				}
+			})
+		}
 	}
 }
 
@@ -182,8 +187,9 @@ func TestProjection(t *testing.T) {
 	}
 }
 
-// FuzzFastPathMatchesOPA decides fuzzed teammates through the fast path
-// and through a plain evaluation, for every test policy.
+// FuzzFastPathMatchesOPA decides fuzzed teammates through the fast path,
+// compiled to WebAssembly and interpreted, and through a plain evaluation,
+// for every test policy.
 func FuzzFastPathMatchesOPA(f *testing.F) {
 	sets := make([]*policy.Set, len(testPolicies))
 	for i, name := range testPolicies {
@@ -207,10 +213,14 @@ func FuzzFastPathMatchesOPA(f *testing.F) {
 			}
 		}
 		want, wantErr := policy.PlainTeammate(context.Background(), s, in)
-		got, err := s.Teammate(context.Background(), in)
-		sameOutcome(t, "Teammate", got, err, want, wantErr)
-		ds, errs := s.TeammateBatch(context.Background(), []policy.TeammateInput{in, in}, 1)
-		sameOutcome(t, "TeammateBatch", ds[1], errs[1], want, wantErr)
+		for _, compiled := range []bool{false, true} {
+			policy.UseCompiled(s, compiled)
+			policy.ForgetDecisions(s)
+			got, err := s.Teammate(context.Background(), in)
+			sameOutcome(t, fmt.Sprintf("Teammate (compiled %v)", compiled), got, err, want, wantErr)
+			ds, errs := s.TeammateBatch(context.Background(), []policy.TeammateInput{in, in}, 1)
+			sameOutcome(t, fmt.Sprintf("TeammateBatch (compiled %v)", compiled), ds[1], errs[1], want, wantErr)
+		}
 	})
 }
 

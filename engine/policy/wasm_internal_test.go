@@ -1,0 +1,95 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// FuzzReadWellFormed: whatever the compiled query's answer, the direct
+// reader either declines it or reads exactly what the full decoding and
+// the contract check read.
+func FuzzReadWellFormed(f *testing.F) {
+	for _, seed := range []string{
+		`[{"setReasons":0,"x":{"reasons":["member of group \"Intercom Admins\" → admin"],"role":"admin","access":true,"excluded":false}}]`,
+		`[{"x":{"excluded":true,"access":false,"role":null,"reasons":[]}, "setReasons":0}]`,
+		`[{"x":{"excluded":true,"access":false,"role":"","reasons":["a\u0000b"]},"setReasons":0}]`,
+		`[{"x":{"Excluded":true,"access":false,"role":null,"reasons":[]},"setReasons":0}]`,
+		`[{"x":{"excluded":true,"access":false,"role":null,"reasons":[null]},"setReasons":0}]`,
+		`[{"x":{"excluded":true,"access":false,"role":null,"reasons":[],"extra":1},"setReasons":0}]`,
+		`[{"x":"no","setReasons":0}]`,
+		`[]`,
+	} {
+		f.Add([]byte(seed))
+	}
+	s := &Set{rank: map[string]int{"admin": 0}, roles: []string{"admin"}}
+	f.Fuzz(func(t *testing.T, out []byte) {
+		fast, ok := readWellFormed(out)
+		if !ok {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(out))
+		dec.UseNumber()
+		var rs []struct {
+			X          any `json:"x"`
+			SetReasons json.Number
+		}
+		// Keys are exact in the direct reader; encoding/json folds case,
+		// so only answers whose keys are exact reach this comparison.
+		if err := dec.Decode(&rs); err != nil || len(rs) != 1 {
+			t.Fatalf("direct reader accepted %q, which does not decode: %v", out, err)
+		}
+		v, err := ast.InterfaceToValue(rs[0].X)
+		if err != nil {
+			t.Fatalf("direct reader accepted %q: %v", out, err)
+		}
+		var want Decision
+		// The role is checked against the roles after either reader (checkRole).
+		var unknownRole *UnknownRoleError
+		if err := s.readDecision(ast.NewTerm(v), &want); err != nil && !errors.As(err, &unknownRole) {
+			t.Fatalf("direct reader accepted %q, which the contract refuses: %v", out, err)
+		}
+		got := fast.fields
+		if got.excluded != want.Excluded || got.access != want.Access || got.role != want.Role || !slices.Equal(got.reasons, want.Reasons) {
+			t.Fatalf("%q: direct %+v, full %+v", out, *got, want)
+		}
+	})
+}
+
+// FuzzAddFuel: the loop-bounding rewrite refuses what it does not
+// understand and never panics.
+func FuzzAddFuel(f *testing.F) {
+	f.Add([]byte("\x00asm\x01\x00\x00\x00"))
+	f.Add(append([]byte("\x00asm\x01\x00\x00\x00"), wasmSection(10, wasmVec(append(uleb(7), 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b)))...))
+	f.Add(wasmEnvModule(1, 2))
+	f.Fuzz(func(t *testing.T, mod []byte) {
+		_, _ = addFuel(mod)
+	})
+}
+
+// FuzzReadValueText: a built-in's argument read directly as JSON is the
+// value OPA's parser reads from the same text.
+func FuzzReadValueText(f *testing.F) {
+	for _, seed := range []string{`["member of group %q → %s", ["Admins", "admin"]]`, `{"a": [1, 2.5e3, -0, true, null]}`,
+		`"a\"b\u00e9"`, `{1, 2}`, `set()`, `{"a": 1, "a": 2}`, `01`, `[1,]`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		sc := resultScanner{b: text}
+		v, ok := sc.value(0)
+		if sc.space(); !ok || len(sc.b) != 0 {
+			return
+		}
+		want, err := ast.ParseTerm(string(text))
+		if err != nil {
+			t.Fatalf("read %q directly as %v; OPA's parser refuses it: %v", text, v, err)
+		}
+		if v.Compare(want.Value) != 0 {
+			t.Fatalf("%q: directly %v, parsed %v", text, v, want.Value)
+		}
+	})
+}
