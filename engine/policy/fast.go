@@ -536,6 +536,10 @@ type Evaluation struct {
 	// InputPaths are the input paths the policy can read; "input" when it
 	// reads the input as a whole.
 	InputPaths []string `json:"inputPaths"`
+	// Engine says what decides: the policy compiled to WebAssembly by OPA
+	// or OPA's interpreter, with the times that chose it on the probe
+	// inputs (or why the policy was not compiled).
+	Engine string `json:"engine"`
 }
 
 // Evaluation describes how s decides teammates.
@@ -544,5 +548,6 @@ func (s *Set) Evaluation() Evaluation {
 		PartialEvaluation: s.fast.partial,
 		FoldedRules:       slices.Clone(s.fast.staticRules),
 		InputPaths:        strings.Fields(s.fast.proj.String()),
+		Engine:            s.fast.engine,
 	}
 }
