@@ -97,7 +97,7 @@ func (s *Set) prepare(ctx context.Context, prod map[string]*ast.Module, compiler
 	if s.fast, err = newEvaluator(ctx, prod, store, probeInputs(compiler)); err != nil {
 		return nil, fmt.Errorf("prepare the evaluation of %s: %w", QueryTeammate, err)
 	}
-	if err := s.fast.useWasm(ctx, compiler, store, probeInputs(compiler)); err != nil {
+	if err := s.fast.useWasm(ctx, prod, store, probeInputs(compiler)); err != nil {
 		return nil, fmt.Errorf("prepare the evaluation of %s: %w", QueryTeammate, err)
 	}
 	rolesQ, err := newQuery(QueryRoles)

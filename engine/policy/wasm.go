@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/tetratelabs/wazero"
 )
 
@@ -72,12 +74,25 @@ const (
 	wasmRefuel = -1
 )
 
-// newWasmEngine compiles the teammate query of compiler's modules to
+// newWasmEngine compiles the teammate query of the production modules to
 // WebAssembly and starts one instance to check that it runs here. It
 // returns an error when OPA cannot compile the policy to WebAssembly (the
 // interpreter then decides) or when an instance cannot start.
-func newWasmEngine(ctx context.Context, compiler *ast.Compiler, store storage.Store) (*wasmEngine, error) {
-	cr, err := rego.New(rego.Query(wasmQuery), rego.Compiler(compiler), rego.Store(store)).Compile(ctx)
+func newWasmEngine(ctx context.Context, prod map[string]*ast.Module, store storage.Store) (*wasmEngine, error) {
+	compiler, err := wasmCompiler(prod)
+	if err != nil {
+		return nil, err
+	}
+	opts := []func(*rego.Rego){rego.Query(wasmQuery), rego.Compiler(compiler), rego.Store(store)}
+	for _, b := range goBuiltins() {
+		// Declared for OPA's planner, which then calls it back; the
+		// implementation is the instance's (wasmVM.builtin).
+		opts = append(opts, rego.FunctionDyn(&rego.Function{Name: goBuiltinName(b), Decl: b.Decl},
+			func(topdown.BuiltinContext, []*ast.Term) (*ast.Term, error) {
+				return nil, errors.New("called outside WebAssembly")
+			}))
+	}
+	cr, err := rego.New(opts...).Compile(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("compile to WebAssembly: %w", err)
 	}
@@ -101,6 +116,63 @@ func newWasmEngine(ctx context.Context, compiler *ast.Compiler, store storage.St
 	}
 	e.put(vm)
 	return e, nil
+}
+
+// goBuiltins are the built-ins OPA's WebAssembly runtime implements with
+// RE2, compiling the pattern at every call (a regular expression in a loop
+// made a decision three times slower than interpreted). The compiled
+// policy calls OPA's Go implementations of them instead, which keep
+// compiled patterns, under the name goBuiltinName gives.
+func goBuiltins() []*ast.Builtin {
+	return []*ast.Builtin{ast.RegexIsValid, ast.RegexMatch, ast.RegexMatchDeprecated, ast.RegexFindAllStringSubmatch, ast.GlobMatch}
+}
+
+// goBuiltinName is the name under which the compiled policy calls b's Go
+// implementation.
+func goBuiltinName(b *ast.Builtin) string {
+	return "scimd_go_" + strings.ReplaceAll(b.Name, ".", "_")
+}
+
+// wasmCompiler compiles copies of the production modules for WebAssembly:
+// calls to goBuiltins renamed, so that OPA's planner calls them back.
+func wasmCompiler(prod map[string]*ast.Module) (*ast.Compiler, error) {
+	caps := Capabilities()
+	renamed := map[string]ast.Ref{}
+	for _, b := range goBuiltins() {
+		alias := *b
+		alias.Name = goBuiltinName(b)
+		caps.Builtins = append(caps.Builtins, &alias)
+		renamed[b.Name] = ast.Ref{ast.VarTerm(alias.Name)}
+	}
+	rename := func(op *ast.Term) {
+		if ref, ok := op.Value.(ast.Ref); ok {
+			if to, ok := renamed[ref.String()]; ok {
+				op.Value = to
+			}
+		}
+	}
+	mods := make(map[string]*ast.Module, len(prod))
+	for name, m := range prod {
+		m = m.Copy()
+		ast.WalkExprs(m, func(x *ast.Expr) bool {
+			if terms, ok := x.Terms.([]*ast.Term); ok && x.IsCall() {
+				rename(terms[0])
+			}
+			return false
+		})
+		ast.WalkTerms(m, func(t *ast.Term) bool {
+			if call, ok := t.Value.(ast.Call); ok && len(call) > 0 {
+				rename(call[0])
+			}
+			return false
+		})
+		mods[name] = m
+	}
+	c := ast.NewCompiler().WithCapabilities(caps).WithStrict(true).WithDefaultRegoVersion(ast.RegoV1)
+	if c.Compile(mods); c.Failed() {
+		return nil, fmt.Errorf("compile for WebAssembly: %w", c.Errors)
+	}
+	return c, nil
 }
 
 // close releases the idle instances and the compiled code.

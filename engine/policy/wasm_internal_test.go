@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -92,4 +93,31 @@ func FuzzReadValueText(f *testing.F) {
 			t.Fatalf("%q: directly %v, parsed %v", text, v, want.Value)
 		}
 	})
+}
+
+// TestWasmCompilerRenamesPatternBuiltins: no call to a goBuiltins
+// built-in is left for OPA's WebAssembly runtime, wherever it is.
+func TestWasmCompilerRenamesPatternBuiltins(t *testing.T) {
+	m := ast.MustParseModuleWithOpts(`package scimd
+a if regex.match("x", input.a)
+b := [x | some x in input.b; glob.match("a*", [], x)]
+c := count(regex.find_all_string_submatch_n("a", input.c, -1))
+d if { f(regex.is_valid(input.d)) }
+f(x) := x
+`, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	c, err := wasmCompiler(map[string]*ast.Module{"m.rego": m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range goBuiltins() {
+		ast.WalkTerms(c.Modules["m.rego"], func(x *ast.Term) bool {
+			if ref, ok := x.Value.(ast.Ref); ok && ref.String() == b.Name {
+				t.Errorf("a call to %s is left: %v", b.Name, x.Location)
+			}
+			return false
+		})
+	}
+	if !strings.Contains(m.String(), "regex.match") {
+		t.Error("the production module itself was changed")
+	}
 }

@@ -82,3 +82,59 @@ func TestCompiledPolicyIsBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestCompiledPolicyCallsPatternBuiltinsInGo: the built-ins OPA's
+// WebAssembly runtime would recompile at every call (regular expressions,
+// globs) are called back into Go, anywhere in a policy (rule bodies,
+// comprehensions, function arguments), and decide as the interpreter does.
+func TestCompiledPolicyCallsPatternBuiltinsInGo(t *testing.T) {
+	files := policytest.Minimal()
+	files["patterns.rego"] = []byte(`package scimd
+
+pattern_admin if regex.match("^ops-[a-z]+$", input.user.title)
+
+pattern_admin if {
+	some g in input.groups
+	glob.match("eng-*-leads", ["-"], g.displayName)
+}
+
+pattern_admin if count([m | some m in regex.find_all_string_submatch_n("([a-z]+)@admins\\.example", input.user.userName, -1)]) > 0
+
+pattern_admin if {
+	regex.is_valid(input.user.title)
+	startswith(input.user.title, "root")
+}
+`)
+	files = policytest.Replace(files, "policy.rego", `granted := {mapping[g.displayName] | some g in input.groups}`,
+		`granted := {mapping[g.displayName] | some g in input.groups} | {"admin" | pattern_admin}`)
+	s, err := policy.LoadFiles(context.Background(), files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !policy.UseCompiled(s, true) {
+		t.Fatalf("not compiled to WebAssembly: %s", policy.Engine(s))
+	}
+	for _, tc := range []struct {
+		title, userName, group string
+		admin                  bool
+	}{
+		{"ops-web", "a@example.com", "x", true},
+		{"ops-", "a@example.com", "x", false},
+		{"dev", "a@example.com", "eng-web-leads", true},
+		{"dev", "a@example.com", "eng-web-team", false},
+		{"dev", "bob@admins.example", "x", true},
+		{"root[", "a@example.com", "x", false},
+		{"root", "a@example.com", "x", true},
+	} {
+		in := policy.TeammateInput{User: map[string]any{"userName": tc.userName, "title": tc.title, "active": true},
+			Groups: []policy.Group{{ID: "g", DisplayName: tc.group}}}
+		got, err := s.Teammate(context.Background(), in)
+		want, wantErr := policy.PlainTeammate(context.Background(), s, in)
+		if err != nil || wantErr != nil {
+			t.Fatalf("%+v: %v / plain %v", tc, err, wantErr)
+		}
+		if (got.Role == "admin") != tc.admin || got.Role != want.Role || got.Access != want.Access {
+			t.Errorf("%+v: compiled %s, plain %s, want admin %v", tc, got.Role, want.Role, tc.admin)
+		}
+	}
+}

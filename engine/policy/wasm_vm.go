@@ -122,8 +122,15 @@ func (e *wasmEngine) newVM(ctx context.Context) (vm *wasmVM, err error) {
 	if err := json.Unmarshal(vm.cString(uint32(dump[0])), &ids); err != nil {
 		return nil, fmt.Errorf("list the policy's built-ins: %w", err)
 	}
+	goNames := map[string]string{}
+	for _, b := range goBuiltins() {
+		goNames[goBuiltinName(b)] = b.Name
+	}
 	vm.builtins = make(map[int32]topdown.BuiltinFunc, len(ids))
 	for name, id := range ids {
+		if goName, ok := goNames[name]; ok {
+			name = goName
+		}
 		f := topdown.GetBuiltin(name)
 		if f == nil {
 			return nil, fmt.Errorf("built-in %s has no implementation", name)
