@@ -41,6 +41,9 @@ type wasmVM struct {
 	bctx       *topdown.BuiltinContext
 	stopCancel func() bool
 	fuelLeft   int64
+	// reused is the built-in context's storage, reused across evaluations
+	// with its cache emptied.
+	reused topdown.BuiltinContext
 }
 
 // wasmHostModule holds the host functions the glue module re-exports.
@@ -236,8 +239,14 @@ func (vm *wasmVM) refuel() {
 func (vm *wasmVM) builtinContext() *topdown.BuiltinContext {
 	if vm.bctx == nil {
 		cancel := topdown.NewCancel()
-		vm.bctx = &topdown.BuiltinContext{Context: vm.ctx, Metrics: metrics.New(), Cancel: cancel, Cache: make(builtins.Cache),
+		cache := vm.reused.Cache
+		if cache == nil {
+			cache = make(builtins.Cache)
+		}
+		clear(cache)
+		vm.reused = topdown.BuiltinContext{Context: vm.ctx, Metrics: metrics.NoOp(), Cancel: cancel, Cache: cache,
 			Time: ast.NumberTerm(json.Number(strconv.FormatInt(time.Now().UnixNano(), 10))), Capabilities: vm.capabilities}
+		vm.bctx = &vm.reused
 		vm.stopCancel = context.AfterFunc(vm.ctx, cancel.Cancel)
 	}
 	return vm.bctx
