@@ -79,6 +79,15 @@ func (s *Set) chunk(ctx context.Context, b *batchBuf, inputs []TeammateInput, ou
 		return
 	}
 	ev := s.fast
+	if ev.wasm != nil {
+		// One WebAssembly evaluation costs little more than its work:
+		// decide each input on its own (equal inputs after the first come
+		// from the memo).
+		for i, in := range inputs {
+			out[i], errs[i] = s.decideInput(ctx, in, out[i])
+		}
+		return
+	}
 	distinct := map[int][]int{} // hash → indices in terms
 	for i, in := range inputs {
 		v, err := in.projectedValue(ev.proj)
@@ -107,17 +116,6 @@ func (s *Set) chunk(ctx context.Context, b *batchBuf, inputs []TeammateInput, ou
 		}
 	}
 	if len(b.terms) == 0 {
-		return
-	}
-	if ev.wasm != nil {
-		// One WebAssembly evaluation costs little more than its work:
-		// decide each distinct input on its own (decide remembers it, so
-		// equal inputs after it come from the memo).
-		for i := range inputs {
-			if b.first[i] >= 0 {
-				out[i], errs[i] = s.decide(ctx, b.values[i], out[i])
-			}
-		}
 		return
 	}
 	obj, err := ev.evalBatch(ctx, b.terms)

@@ -97,7 +97,22 @@ func (s *Set) groupRole(t *ast.Term) (string, error) {
 // evaluator): the same decision as evaluating data.scimd.teammate on the
 // whole input.
 func (s *Set) Teammate(ctx context.Context, in TeammateInput) (Decision, error) {
-	d := Decision{Revision: s.revision, DecisionID: newDecisionID()}
+	return s.decideInput(ctx, in, Decision{Revision: s.revision, DecisionID: newDecisionID()})
+}
+
+// decideInput decides in into d: through the compiled policy from the
+// projected input written as JSON when it decides, else from the
+// projected input's AST value.
+func (s *Set) decideInput(ctx context.Context, in TeammateInput, d Decision) (Decision, error) {
+	if s.fast.wasm != nil {
+		buf := jsonBufPool.Get().(*[]byte)
+		defer jsonBufPool.Put(buf)
+		b, err := in.appendProjectedJSON((*buf)[:0], s.fast.proj)
+		*buf = b[:0]
+		if err == nil {
+			return s.decideJSON(ctx, b, d)
+		}
+	}
 	input, err := in.projectedValue(s.fast.proj)
 	if err != nil {
 		return d, fmt.Errorf("policy %s: teammate input: %w", s.revision, err)
@@ -114,23 +129,51 @@ func (s *Set) decide(ctx context.Context, input ast.Value, d Decision) (Decision
 		return md, nil
 	}
 	t, fields, err := s.fast.eval(ctx, input)
+	if err := s.readAnswer(t, fields, err, &d); err != nil {
+		return d, err
+	}
+	s.fast.memo.put(h, input, d)
+	return d, nil
+}
+
+// decideJSON decides a projected input written as JSON (keys sorted) with
+// the compiled policy, or from the memo.
+func (s *Set) decideJSON(ctx context.Context, input []byte, d Decision) (Decision, error) {
+	h := s.fast.memo.hashJSON(input)
+	if md, ok := s.fast.memo.getJSON(h, input); ok {
+		md.Revision, md.DecisionID = d.Revision, d.DecisionID
+		return md, nil
+	}
+	r, err := s.fast.wasm.eval(ctx, input)
+	if err == nil && r.setReasons {
+		err = fmt.Errorf("%w: reasons must be an array of strings", ErrBadDecision)
+	}
+	if err := s.readAnswer(r.term, r.fields, err, &d); err != nil {
+		return d, err
+	}
+	s.fast.memo.putJSON(h, input, d)
+	return d, nil
+}
+
+// readAnswer fills d from an evaluation's answer: its error, the
+// decision's fields when read directly, or its value (nil: undefined).
+func (s *Set) readAnswer(t *ast.Term, fields *decisionFields, err error, d *Decision) error {
 	if err != nil {
-		return d, fmt.Errorf("policy %s: evaluate %s: %w", s.revision, QueryTeammate, err)
+		return fmt.Errorf("policy %s: evaluate %s: %w", s.revision, QueryTeammate, err)
 	}
 	switch {
 	case fields != nil:
 		d.Excluded, d.Access, d.Role, d.Reasons = fields.excluded, fields.access, fields.role, fields.reasons
-		err = s.checkRole(&d)
+		err = s.checkRole(d)
 	case t == nil:
-		return d, fmt.Errorf("policy %s: %w", s.revision, ErrNoDecision)
+		return fmt.Errorf("policy %s: %w", s.revision, ErrNoDecision)
 	default:
-		err = s.readDecision(t, &d)
+		err = s.readDecision(t, d)
 	}
 	if err != nil {
-		return d, fmt.Errorf("policy %s: %s: %w", s.revision, QueryTeammate, err)
+		return fmt.Errorf("policy %s: %s: %w", s.revision, QueryTeammate, err)
 	}
-	s.fast.memo.put(h, input, d)
-	return d, nil
+	return nil
 }
 
 // decisionOf reads the decision from a result set of data.scimd.teammate.

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"runtime"
 	"slices"
@@ -101,6 +102,7 @@ func newEvaluator(ctx context.Context, prod map[string]*ast.Module, store storag
 		return nil, c.Errors
 	}
 	e := &evaluator{}
+	e.memo.seed = maphash.MakeSeed()
 	// Input-independent rules, found before partial evaluation adds its
 	// modules to the compiler.
 	if err := e.foldStatics(ctx, c, store); err != nil {
@@ -456,11 +458,14 @@ func (e *evaluator) evalBatch(ctx context.Context, inputs []*ast.Term) (ast.Obje
 	return obj, nil
 }
 
-// memo remembers decisions by projected input, for one revision. It is
-// bounded: a full shard starts over.
+// memo remembers decisions by projected input, for one revision: as an
+// AST value (the interpreter's input) or as the JSON the compiled policy
+// is given (keys sorted, so equal inputs have equal text). It is bounded:
+// a full shard starts over.
 type memo struct {
 	shards [memoShards]memoShard
 	off    bool
+	seed   maphash.Seed // of JSON inputs' hashes
 }
 
 const (
@@ -474,8 +479,10 @@ type memoShard struct {
 	n  int
 }
 
+// memoEntry holds one of input and json.
 type memoEntry struct {
 	input ast.Value
+	json  string
 	d     Decision // Excluded, Access, Role, Reasons
 }
 
@@ -486,14 +493,26 @@ func (m *memo) shard(h int) *memoShard {
 // get returns the decision remembered for input (hash h), without
 // revision and id.
 func (m *memo) get(h int, input ast.Value) (Decision, bool) {
+	return m.lookup(h, func(en *memoEntry) bool { return en.input != nil && en.input.Compare(input) == 0 })
+}
+
+// hashJSON is the hash getJSON and putJSON take for a JSON input.
+func (m *memo) hashJSON(b []byte) int { return int(maphash.Bytes(m.seed, b)) }
+
+// getJSON returns the decision remembered for the JSON input b (hash h).
+func (m *memo) getJSON(h int, b []byte) (Decision, bool) {
+	return m.lookup(h, func(en *memoEntry) bool { return en.input == nil && en.json == string(b) })
+}
+
+func (m *memo) lookup(h int, match func(*memoEntry) bool) (Decision, bool) {
 	if m.off {
 		return Decision{}, false
 	}
 	s := m.shard(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, en := range s.m[h] {
-		if en.input.Compare(input) == 0 {
+	for i := range s.m[h] {
+		if en := &s.m[h][i]; match(en) {
 			d := en.d
 			d.Reasons = slices.Clone(d.Reasons)
 			return d, true
@@ -503,6 +522,14 @@ func (m *memo) get(h int, input ast.Value) (Decision, bool) {
 }
 
 func (m *memo) put(h int, input ast.Value, d Decision) {
+	m.store(h, memoEntry{input: input, d: d})
+}
+
+func (m *memo) putJSON(h int, b []byte, d Decision) {
+	m.store(h, memoEntry{json: string(b), d: d})
+}
+
+func (m *memo) store(h int, en memoEntry) {
 	if m.off {
 		return
 	}
@@ -512,9 +539,9 @@ func (m *memo) put(h int, input ast.Value, d Decision) {
 	if s.m == nil || s.n >= memoShardLimit {
 		s.m, s.n = map[int][]memoEntry{}, 0
 	}
-	d.Revision, d.DecisionID = "", ""
-	d.Reasons = slices.Clone(d.Reasons)
-	s.m[h] = append(s.m[h], memoEntry{input: input, d: d})
+	en.d.Revision, en.d.DecisionID = "", ""
+	en.d.Reasons = slices.Clone(en.d.Reasons)
+	s.m[h] = append(s.m[h], en)
 	s.n++
 }
 
