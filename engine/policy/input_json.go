@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/scimd/scimd/audit/jsonenc"
 )
@@ -16,6 +17,14 @@ import (
 // takes that path, which decides or reports the error.
 func (in TeammateInput) appendProjectedJSON(b []byte, p *projection) ([]byte, error) {
 	var err error
+	if !utf8.ValidString(in.Current.Role) {
+		return b, errWasmInput
+	}
+	for _, g := range in.Groups {
+		if !utf8.ValidString(g.ID) || !utf8.ValidString(g.ExternalID) || !utf8.ValidString(g.DisplayName) {
+			return b, errWasmInput
+		}
+	}
 	b = append(b, '{')
 	n := 0
 	key := func(k string) {
@@ -82,6 +91,16 @@ func (in TeammateInput) appendProjectedJSON(b []byte, p *projection) ([]byte, er
 	return append(b, '}'), nil
 }
 
+// appendJSONString appends s as a JSON string, or fails with
+// errWasmInput when s is not valid UTF-8 (JSON would carry U+FFFD where
+// OPA's interpreter sees the bytes).
+func appendJSONString(b []byte, s string) ([]byte, error) {
+	if !utf8.ValidString(s) {
+		return b, errWasmInput
+	}
+	return jsonenc.AppendString(b, s), nil
+}
+
 // child is p's projection of key: p itself when p is whole, nil when p
 // does not reach key.
 func child(p *projection, k string) *projection {
@@ -102,7 +121,7 @@ func appendUserJSON(b []byte, x any, p *projection, depth int) ([]byte, error) {
 	case nil:
 		return append(b, "null"...), nil
 	case string:
-		return jsonenc.AppendString(b, x), nil
+		return appendJSONString(b, x)
 	case bool:
 		return strconv.AppendBool(b, x), nil
 	case float64:
@@ -135,7 +154,9 @@ func appendUserJSON(b []byte, x any, p *projection, depth int) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = jsonenc.AppendString(b, k)
+			if b, err = appendJSONString(b, k); err != nil {
+				return b, err
+			}
 			b = append(b, ':')
 			if b, err = appendUserJSON(b, x[k], child(p, k), depth+1); err != nil {
 				return b, err

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -120,4 +121,49 @@ f(x) := x
 	if !strings.Contains(m.String(), "regex.match") {
 		t.Error("the production module itself was changed")
 	}
+}
+
+// FuzzProjectedJSON: the input written straight as JSON is the projected
+// input's value, for the projections of the test policies, whenever the
+// direct writer accepts the teammate.
+func FuzzProjectedJSON(f *testing.F) {
+	f.Add([]byte(`{"userName":"a@example.com","active":true,"title":"x","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"IT"}}`), "Admins", "admin")
+	f.Add([]byte(`{"emails":[{"value":"x@y","primary":true}],"n":1.5e300,"z":null,"a":[1,[2,{"b":{}}]]}`), "", "")
+	projections := []*projection{wholeProjection}
+	for _, dir := range []string{"../../policies", "testdata/policies/weighted", "testdata/policies/attributes", "testdata/policies/domains"} {
+		s, err := LoadDir(context.Background(), dir)
+		if err != nil {
+			f.Fatal(err)
+		}
+		projections = append(projections, s.fast.proj)
+	}
+	f.Fuzz(func(t *testing.T, user []byte, group, role string) {
+		dec := json.NewDecoder(bytes.NewReader(user))
+		dec.UseNumber()
+		var u map[string]any
+		if dec.Decode(&u) != nil {
+			return
+		}
+		in := TeammateInput{User: u, Groups: []Group{{ID: "g", DisplayName: group}}, Current: Current{Role: role, Access: role != ""}}
+		for _, p := range projections {
+			b, err := in.appendProjectedJSON(nil, p)
+			if err != nil {
+				continue
+			}
+			want, err := in.projectedValue(p)
+			if err != nil {
+				t.Fatalf("written as JSON, but projectedValue fails: %v", err)
+			}
+			d := json.NewDecoder(bytes.NewReader(b))
+			d.UseNumber()
+			var x any
+			if err := d.Decode(&x); err != nil {
+				t.Fatalf("%s is not JSON: %v", b, err)
+			}
+			got, err := ast.InterfaceToValue(x)
+			if err != nil || got.Compare(want) != 0 {
+				t.Fatalf("projection %s:\n json %s\n want %v", p, b, want)
+			}
+		}
+	})
 }

@@ -9,8 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-
-	"github.com/scimd/scimd/audit/jsonenc"
 )
 
 // errWasmInput marks an input the WebAssembly path cannot pass as JSON
@@ -300,7 +298,7 @@ func appendJSON(b []byte, v ast.Value) ([]byte, error) {
 		}
 		return append(b, v...), nil
 	case ast.String:
-		return jsonenc.AppendString(b, string(v)), nil
+		return appendJSONString(b, string(v))
 	case *ast.Array:
 		b = append(b, '[')
 		var err error
@@ -330,7 +328,9 @@ func appendJSON(b []byte, v ast.Value) ([]byte, error) {
 				b = append(b, ',')
 			}
 			first = false
-			b = jsonenc.AppendString(b, string(key))
+			if b, err = appendJSONString(b, string(key)); err != nil {
+				return
+			}
 			b = append(b, ':')
 			b, err = appendJSON(b, x.Value)
 		})
