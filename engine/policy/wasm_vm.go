@@ -42,8 +42,25 @@ type wasmVM struct {
 	stopCancel func() bool
 	fuelLeft   int64
 	// reused is the built-in context's storage, reused across evaluations
-	// with its cache emptied.
-	reused topdown.BuiltinContext
+	// with its cache emptied; stack and scratch are the buffers of calls
+	// made from built-ins (one at a time).
+	reused  topdown.BuiltinContext
+	stack   [2]uint64
+	scratch []byte
+}
+
+// call calls f with one or two arguments (b is ignored for one) without
+// allocating, and returns its result.
+func (vm *wasmVM) call(ctx context.Context, f api.Function, args int, a, b uint64) (uint64, error) {
+	st := vm.stack[:max(args, 1)]
+	st[0] = a
+	if args > 1 {
+		st[1] = b
+	}
+	if err := f.CallWithStack(ctx, st); err != nil {
+		return 0, err
+	}
+	return st[0], nil
 }
 
 // wasmHostModule holds the host functions the glue module re-exports.
@@ -274,13 +291,14 @@ func (vm *wasmVM) builtin(ctx context.Context, id int32, args []uint64) uint32 {
 	if f == nil || vm.ctx == nil {
 		panic(wasmAbort{fmt.Sprintf("unknown built-in %d", id)})
 	}
-	terms := make([]*ast.Term, len(args))
+	var buf [4]*ast.Term
+	terms := buf[:len(args)]
 	for i, a := range args {
-		res, err := vm.valueDump.Call(ctx, a)
+		res, err := vm.call(ctx, vm.valueDump, 1, a, 0)
 		if err != nil {
 			panic(wasmAbort{err.Error()})
 		}
-		t, err := readValueText(vm.cString(uint32(res[0])))
+		t, err := readValueText(vm.cString(uint32(res)))
 		if err != nil {
 			panic(wasmAbort{"read a built-in's argument: " + err.Error()})
 		}
@@ -299,21 +317,23 @@ func (vm *wasmVM) builtin(ctx context.Context, id int32, args []uint64) uint32 {
 	}
 	// JSON when the value has no set (OPA's JSON parser is the faster),
 	// else Rego's text.
-	text, err := appendJSON(nil, out.Value)
+	text, err := appendJSON(vm.scratch[:0], out.Value)
 	parse := vm.jsonParse
 	if err != nil {
 		text, parse = []byte(out.String()), vm.valueParse
+	} else {
+		vm.scratch = text
 	}
-	res, err := vm.malloc.Call(ctx, uint64(len(text)))
+	addr, err := vm.call(ctx, vm.malloc, 1, uint64(len(text)), 0)
 	if err != nil {
 		panic(wasmAbort{err.Error()})
 	}
-	if !vm.mem.Write(uint32(res[0]), text) {
+	if !vm.mem.Write(uint32(addr), text) {
 		panic(wasmAbort{"write a built-in's result"})
 	}
-	res, err = parse.Call(ctx, res[0], uint64(len(text)))
+	v, err := vm.call(ctx, parse, 2, addr, uint64(len(text)))
 	if err != nil {
 		panic(wasmAbort{err.Error()})
 	}
-	return uint32(res[0])
+	return uint32(v)
 }
