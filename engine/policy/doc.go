@@ -24,6 +24,12 @@
 // data.scimd.teammate with OPA's own mechanisms (partial evaluation,
 // folding of input-independent rules through the virtual document cache,
 // input projected to what the policy can read, equal inputs decided once,
-// batches over all cores); its decisions equal those of evaluating the
-// query as written on the whole input, which the tests check.
+// batches over all cores) and, when it decides the probe inputs faster,
+// the policy compiled to WebAssembly by OPA and run by wazero (wasm.go:
+// the engine; wasm_vm.go: an instance and its calls back into Go
+// built-ins; wasmfuel.go: the loop bound written into the module;
+// wasm_glue.go: the module that lends it memory; wasm_json.go and
+// input_json.go: the JSON across the boundary). Its decisions equal those
+// of evaluating the query as written on the whole input, which the tests
+// check for both engines.
 package policy
