@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -386,8 +385,7 @@ var jsonBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return
 // is the cheaper of the two on the probe inputs, or records why the
 // interpreter decides. The choice is measured, per revision: compiled
 // code wins for most policies, but OPA's runtime library recompiles a
-// regular expression at every call, where the interpreter caches it. The
-// compiled engine is closed once the evaluator is garbage.
+// regular expression at every call, where the interpreter caches it.
 func (e *evaluator) useWasm(ctx context.Context, prod map[string]*ast.Module, store storage.Store, probes []ast.Value) error {
 	w, err := newWasmEngine(ctx, prod, store)
 	if err != nil {
@@ -398,7 +396,6 @@ func (e *evaluator) useWasm(ctx context.Context, prod map[string]*ast.Module, st
 		return nil
 	}
 	e.compiled = w
-	runtime.AddCleanup(e, func(w *wasmEngine) { w.close() }, w)
 	// The compiled engine is kept unless the interpreter is clearly
 	// faster (by a quarter): on close timings (a few probe inputs, a busy
 	// machine) the choice would otherwise flip between loads, and the

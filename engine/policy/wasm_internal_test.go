@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -166,4 +168,78 @@ func FuzzProjectedJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWasmValueLayout: the instances of a compiled policy read and write
+// strings and booleans directly (the layout check passes), and a string
+// written so reads back the same.
+func TestWasmValueLayout(t *testing.T) {
+	ctx := context.Background()
+	s, err := LoadDir(ctx, "../../policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.fast.compiled == nil {
+		t.Fatalf("not compiled: %s", s.fast.engine)
+	}
+	vm, err := s.fast.compiled.newVM(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.close()
+	if !vm.direct {
+		t.Fatal("the value layout check failed: built-in calls go through text")
+	}
+	for _, str := range []string{"", "a", "member of group \"x\" → admin", strings.Repeat("z", 5000)} {
+		addr, ok := vm.newValue(ctx, ast.String(str))
+		if !ok {
+			t.Fatalf("newValue(%q) refused", str)
+		}
+		if got, ok := vm.readString(addr); !ok || got != str {
+			t.Fatalf("wrote %q, read %q (%v)", str, got, ok)
+		}
+		res, err := vm.call(ctx, vm.valueDump, 1, uint64(addr), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := readValueText(vm.cString(uint32(res))); err != nil || v.Value.Compare(ast.String(str)) != 0 {
+			t.Fatalf("OPA's runtime reads %q as %v (%v)", str, v, err)
+		}
+	}
+}
+
+// TestEngineOutlivesItsSet: an engine still in use after its revision was
+// dropped (a reload while a pass decides) keeps its compiled code: it is
+// released only once the engine itself is garbage.
+func TestEngineOutlivesItsSet(t *testing.T) {
+	ctx := context.Background()
+	s, err := LoadDir(ctx, "../../policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, proj := s.fast.compiled, s.fast.proj
+	if engine == nil {
+		t.Fatal("not compiled")
+	}
+	s = nil
+	for range 3 {
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond) // cleanups run on their own goroutine
+	}
+	in := TeammateInput{User: map[string]any{"userName": "a@example.com", "active": true}, Groups: []Group{{ID: "g", DisplayName: "Intercom Admins"}}}
+	b, err := in.appendProjectedJSON(nil, proj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every idle instance busy: the next evaluation starts a new one.
+	for range cap(engine.idle) + 1 {
+		select {
+		case vm := <-engine.idle:
+			defer engine.put(vm)
+		default:
+		}
+	}
+	if r, err := engine.eval(ctx, b); err != nil || r.fields == nil || r.fields.role != "admin" {
+		t.Fatalf("evaluation after the set was dropped: %+v, %v", r, err)
+	}
 }

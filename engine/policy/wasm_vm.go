@@ -47,6 +47,108 @@ type wasmVM struct {
 	reused  topdown.BuiltinContext
 	stack   [2]uint64
 	scratch []byte
+	// direct says the instance's strings and booleans have the layout
+	// readString and newValue assume (checked at start); boolean holds
+	// the library's interned false and true, when it interns them.
+	direct  bool
+	boolean [2]uint32
+}
+
+// The layout of OPA's runtime library's values (wasm/src/value.h) that
+// built-in calls read and write directly, saving a round trip through
+// text for the common strings and booleans. newVM checks it against
+// values the library parses itself and uses it only when it matches.
+const (
+	opaBoolean         = 2
+	opaBooleanInterned = 9
+	opaString          = 4
+	opaStringInterned  = 8
+	opaStringSize      = 12 // type, free, len at 4, pointer at 8
+	opaBooleanSize     = 2  // type, value
+	opaStringLenOffset = 4
+	opaStringPtrOffset = 8
+)
+
+// readString returns the string value at addr, when it is one.
+func (vm *wasmVM) readString(addr uint32) (string, bool) {
+	t, ok := vm.mem.ReadByte(addr)
+	if !ok || (t != opaString && t != opaStringInterned) {
+		return "", false
+	}
+	n, ok1 := vm.mem.ReadUint32Le(addr + opaStringLenOffset)
+	p, ok2 := vm.mem.ReadUint32Le(addr + opaStringPtrOffset)
+	if !ok1 || !ok2 {
+		return "", false
+	}
+	b, ok := vm.mem.Read(p, n)
+	if !ok {
+		return "", false
+	}
+	return string(b), true
+}
+
+// newValue writes a boolean or string value into the instance and
+// returns its address, or reports false for any other value.
+func (vm *wasmVM) newValue(ctx context.Context, v ast.Value) (uint32, bool) {
+	switch v := v.(type) {
+	case ast.Boolean:
+		if i := map[bool]int{false: 0, true: 1}[bool(v)]; vm.boolean[i] != 0 {
+			return vm.boolean[i], true // static and shared: never freed
+		}
+		addr, err := vm.call(ctx, vm.malloc, 1, opaBooleanSize, 0)
+		if err != nil {
+			panic(wasmAbort{err.Error()})
+		}
+		b := byte(0)
+		if v {
+			b = 1
+		}
+		if !vm.mem.Write(uint32(addr), []byte{opaBoolean, b}) {
+			panic(wasmAbort{"write a built-in's result"})
+		}
+		return uint32(addr), true
+	case ast.String:
+		addr, err := vm.call(ctx, vm.malloc, 1, uint64(opaStringSize+len(v)), 0)
+		if err != nil {
+			panic(wasmAbort{err.Error()})
+		}
+		a := uint32(addr)
+		ok := vm.mem.Write(a, []byte{opaString, 0, 0, 0}) && // not freed with the value
+			vm.mem.WriteUint32Le(a+opaStringLenOffset, uint32(len(v))) &&
+			vm.mem.WriteUint32Le(a+opaStringPtrOffset, a+opaStringSize) &&
+			vm.mem.WriteString(a+opaStringSize, string(v))
+		if !ok {
+			panic(wasmAbort{"write a built-in's result"})
+		}
+		return a, true
+	}
+	return 0, false
+}
+
+// checkLayout reports whether values the library parses itself have the
+// layout readString and newValue assume.
+func (vm *wasmVM) checkLayout(ctx context.Context) bool {
+	str, err := vm.parseJSON(ctx, []byte(`"layout"`))
+	if err != nil {
+		return false
+	}
+	if s, ok := vm.readString(str); !ok || s != "layout" {
+		return false
+	}
+	for _, want := range []byte{0, 1} {
+		addr, err := vm.parseJSON(ctx, []byte(map[byte]string{0: "false", 1: "true"}[want]))
+		if err != nil {
+			return false
+		}
+		b, ok := vm.mem.Read(addr, opaBooleanSize)
+		if !ok || (b[0] != opaBoolean && b[0] != opaBooleanInterned) || b[1] != want {
+			return false
+		}
+		if b[0] == opaBooleanInterned {
+			vm.boolean[want] = addr
+		}
+	}
+	return true
 }
 
 // call calls f with one or two arguments (b is ignored for one) without
@@ -120,6 +222,7 @@ func (e *wasmEngine) newVM(ctx context.Context) (vm *wasmVM, err error) {
 	if minor := mod.ExportedGlobal("opa_wasm_abi_minor_version"); vm.mem == nil || minor == nil || minor.Get() < 2 {
 		return nil, errors.New("the WebAssembly policy lacks memory or opa_eval (ABI 1.2)")
 	}
+	vm.direct = vm.checkLayout(ctx)
 	// The data documents, parsed once; each evaluation starts above them.
 	if vm.dataAddr, err = vm.parseJSON(ctx, e.data); err != nil {
 		return nil, fmt.Errorf("load the policy's data: %w", err)
@@ -294,6 +397,12 @@ func (vm *wasmVM) builtin(ctx context.Context, id int32, args []uint64) uint32 {
 	var buf [4]*ast.Term
 	terms := buf[:len(args)]
 	for i, a := range args {
+		if vm.direct {
+			if str, ok := vm.readString(uint32(a)); ok {
+				terms[i] = ast.StringTerm(str)
+				continue
+			}
+		}
 		res, err := vm.call(ctx, vm.valueDump, 1, a, 0)
 		if err != nil {
 			panic(wasmAbort{err.Error()})
@@ -314,6 +423,11 @@ func (vm *wasmVM) builtin(ctx context.Context, id int32, args []uint64) uint32 {
 	}
 	if out == nil {
 		return 0
+	}
+	if vm.direct {
+		if addr, ok := vm.newValue(ctx, out.Value); ok {
+			return addr
+		}
 	}
 	// JSON when the value has no set (OPA's JSON parser is the faster),
 	// else Rego's text.
